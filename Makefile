@@ -1,0 +1,44 @@
+# Course module: logistic regression with scikit-learn, authored with nbgrader.
+# Every target builds .venv from requirements.txt on first use; a fresh machine
+# needs only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all test demo lab release data clean
+
+all: test
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+## test: unit and autograder tests, plus nbval over source/ and notebooks/
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests source notebooks \
+		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+## demo: regenerate the release, grade the sample students, export grades.csv
+demo: $(STAMP)
+	$(BIN)/python -m course demo
+
+## lab: open JupyterLab on the course
+lab: $(STAMP)
+	$(BIN)/jupyter lab
+
+## release: regenerate release/ from source/ (commit the result)
+release: $(STAMP)
+	for assignment in $$(ls source); do $(BIN)/python -m course generate $$assignment || exit 1; done
+
+## data: regenerate the data sets and their copies in source/*/data
+data: $(STAMP)
+	$(BIN)/python data/make_data.py
+
+clean:
+	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.csv

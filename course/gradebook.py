@@ -1,0 +1,57 @@
+"""Read the course's gradebook without ever creating one."""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from .nbgrader_api import CourseError
+
+
+def gradebook_path(api):
+    url = api.coursedir.db_url
+    prefix = "sqlite:///"
+    return Path(url[len(prefix):]) if url.startswith(prefix) else None
+
+
+@contextmanager
+def open_gradebook(api):
+    """The gradebook, or CourseError when it does not exist yet (opening it would create it)."""
+    path = gradebook_path(api)
+    if path is not None and not path.is_file():
+        raise CourseError(f"no gradebook at {path}: release an assignment first")
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        yield gradebook
+
+
+def recorded_assignment(gradebook, assignment):
+    try:
+        return gradebook.find_assignment(assignment)
+    except MissingEntry:
+        raise CourseError(f"assignment {assignment!r} is not in the gradebook: release it first") from None
+
+
+def exercise_of(grade_name, answer_names):
+    """The exercise a grade cell belongs to: test_E or test_E_suffix belongs to answer cell E."""
+    if grade_name in answer_names:
+        return grade_name
+    stem = grade_name.removeprefix("test_")
+    owners = [name for name in answer_names if stem == name or stem.startswith(name + "_")]
+    return max(owners, key=len) if owners else stem
+
+
+def cell_scores(gradebook, assignment):
+    """{student: {exercise: (score, max_score, needs_manual_grade)}} for every graded submission."""
+    recorded_assignment(gradebook, assignment)
+    table = {}
+    for submission in gradebook.assignment_submissions(assignment):
+        exercises = {}
+        for notebook in submission.notebooks:
+            answers = {cell.name for cell in notebook.notebook.solution_cells}
+            for grade in notebook.grades:
+                name = exercise_of(grade.name, answers)
+                score, maximum, manual = exercises.get(name, (0.0, 0.0, False))
+                exercises[name] = (score + (grade.score or 0.0), maximum + grade.max_score,
+                                   manual or grade.needs_manual_grade)
+        table[submission.student.id] = exercises
+    return table

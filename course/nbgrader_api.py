@@ -1,0 +1,48 @@
+"""Open nbgrader's API on the course root, configured by its nbgrader_config.py."""
+
+import os
+import sys
+from pathlib import Path
+
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+
+
+class CourseError(Exception):
+    """A problem with the instructor's input, reported as one line and exit status 1."""
+
+
+def course_config(root, **overrides):
+    """The course's nbgrader configuration, rooted at `root`, with `overrides` merged in."""
+    root = Path(root).resolve()
+    if not (root / CONFIG_FILE).is_file():
+        raise CourseError(f"{root} is not a course root: it has no {CONFIG_FILE}")
+    config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.merge(Config(overrides))
+    return config
+
+
+def open_api(root=".", **overrides):
+    """An NbGraderAPI for the course at `root`.
+
+    nbgrader runs `alembic` as a subprocess when it creates a gradebook, so the
+    folder of this Python's executables goes on PATH first.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    config = course_config(root, **overrides)
+    return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def check_assignment(api, assignment):
+    """Raise CourseError unless `assignment` has a source folder."""
+    source = Path(api.coursedir.root) / api.coursedir.source_directory / assignment
+    if not source.is_dir():
+        known = ", ".join(sorted(api.get_source_assignments())) or "none"
+        raise CourseError(f"unknown assignment {assignment!r} (known: {known})")

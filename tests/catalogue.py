@@ -1,0 +1,173 @@
+"""Answers graded by the autograder tests: realistic mistakes and right answers written another way.
+
+A variant replaces some answer cells of the reference solution. Every test cell
+must then score full marks except those in `expected`, which score as given;
+`message` is a phrase the failing test cell's error must contain, so the
+student learns what went wrong.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Variant:
+    name: str
+    answers: dict
+    expected: dict = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def is_right(self):
+        return not self.expected
+
+
+PRINT_COEFFICIENTS = """
+print("Coefficient:", calculated_coefficients)
+print("Intercept:", intercept)"""
+
+PRINT_PROBABILITIES = """
+for hours, probability in zip(guessed_hours.ravel(), np.ravel(passed_predictions)):
+    print(f"{hours:5.1f} hours studied: P(pass) = {probability:.3f}")"""
+
+PRINT_ACCURACY = """
+print(f"Test accuracy: {accuracy_2:.3f}")"""
+
+SCALE_HOURS = """\
+scaler = StandardScaler().fit(hours_studied)
+hours_studied_scaled = scaler.transform(hours_studied)
+"""
+
+LOGISTIC_REGRESSION = [
+    # ---- realistic mistakes: each loses the points of its own exercise only ----
+    Variant("guessed_scaled_with_own_statistics",
+            {"scale_hours": SCALE_HOURS + "guessed_hours_scaled = StandardScaler().fit_transform(guessed_hours)"},
+            {"test_scale_hours_guessed": 0}, "own mean and standard deviation"),
+    Variant("min_max_scaling",
+            {"scale_hours": "from sklearn.preprocessing import MinMaxScaler\n"
+                            "scaler = MinMaxScaler().fit(hours_studied)\n"
+                            "hours_studied_scaled = scaler.transform(hours_studied)\n"
+                            "guessed_hours_scaled = scaler.transform(guessed_hours)"},
+            {"test_scale_hours": 0}, "min-max scaling"),
+    Variant("no_scaling",
+            {"scale_hours": "hours_studied_scaled = hours_studied\nguessed_hours_scaled = guessed_hours"},
+            {"test_scale_hours": 0, "test_scale_hours_guessed": 0}, "equals the raw"),
+    Variant("model_fitted_on_raw_hours",
+            {"fit_hours_model": "model = LogisticRegression().fit(hours_studied, passed_exam)"},
+            {"test_fit_hours_model": 0}, "fitted on the raw hours_studied"),
+    Variant("model_with_non_default_C",
+            {"fit_hours_model": "model = LogisticRegression(C=100).fit(hours_studied_scaled, passed_exam)"},
+            {"test_fit_hours_model": 0}, "C=100"),
+    Variant("coefficient_and_intercept_swapped",
+            {"coefficients": "calculated_coefficients = model.intercept_\nintercept = model.coef_"
+                             + PRINT_COEFFICIENTS},
+            {"test_coefficients": 0}, "swapped"),
+    Variant("labels_instead_of_probabilities",
+            {"pass_probabilities": "passed_predictions = model.predict(guessed_hours_scaled)" + PRINT_PROBABILITIES},
+            {"test_pass_probabilities": 0}, "Use predict_proba"),
+    Variant("probability_of_failing",
+            {"pass_probabilities": "passed_predictions = model.predict_proba(guessed_hours_scaled)[:, 0]"
+                                   + PRINT_PROBABILITIES},
+            {"test_pass_probabilities": 0}, "column 0"),
+    Variant("both_probability_columns",
+            {"pass_probabilities": "passed_predictions = model.predict_proba(guessed_hours_scaled)"},
+            {"test_pass_probabilities": 0}, "two columns"),
+    Variant("probabilities_of_raw_guessed_hours",
+            {"pass_probabilities": "passed_predictions = model.predict_proba(guessed_hours)[:, 1]"
+                                   + PRINT_PROBABILITIES},
+            {"test_pass_probabilities": 0}, "raw guessed_hours"),
+    Variant("sigmoid_sign_error",
+            {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"},
+            {"test_sigmoid": 0}, "sign"),
+    Variant("sigmoid_only_for_scalars",
+            {"sigmoid": "import math\n\ndef sigmoid(z):\n    return 1 / (1 + math.exp(-z))"},
+            {"test_sigmoid": 0}, "use np.exp"),
+    Variant("exam_scaler_fitted_on_test_set",
+            {"scale_exam_features": "exam_features_scaled_train = StandardScaler().fit_transform(exam_features_train)\n"
+                                    "exam_features_scaled_test = StandardScaler().fit_transform(exam_features_test)"},
+            {"test_scale_exam_features": 0}, "test set's own statistics"),
+    Variant("exam_scaler_fitted_on_all_data",
+            {"scale_exam_features": "exam_scaler = StandardScaler().fit(np.vstack([exam_features_train, exam_features_test]))\n"
+                                    "exam_features_scaled_train = exam_scaler.transform(exam_features_train)\n"
+                                    "exam_features_scaled_test = exam_scaler.transform(exam_features_test)"},
+            {"test_scale_exam_features": 0}, "training and test data together"),
+    Variant("exam_features_not_scaled",
+            {"scale_exam_features": "exam_features_scaled_train = exam_features_train\n"
+                                    "exam_features_scaled_test = exam_features_test"},
+            {"test_scale_exam_features": 0}, "equals the raw features"),
+    Variant("exam_model_trained_on_test_set",
+            {"fit_exam_model": "model_2 = LogisticRegression().fit(exam_features_scaled_test, passed_exam_2_test)"},
+            {"test_fit_exam_model": 0}, "trained on the test set"),
+    Variant("exam_model_fitted_on_raw_features",
+            {"fit_exam_model": "model_2 = LogisticRegression().fit(exam_features_train, passed_exam_2_train)"},
+            {"test_fit_exam_model": 0}, "raw training features"),
+    Variant("predicted_the_training_set",
+            {"predict_exam": "passed_predictions_2 = model_2.predict(exam_features_scaled_train)",
+             "accuracy": "accuracy_2 = model_2.score(exam_features_scaled_test, passed_exam_2_test)" + PRINT_ACCURACY},
+            {"test_predict_exam": 0}, "one per training student"),
+    Variant("predicted_probabilities_not_classes",
+            {"predict_exam": "passed_predictions_2 = model_2.predict_proba(exam_features_scaled_test)[:, 1]",
+             "accuracy": "accuracy_2 = model_2.score(exam_features_scaled_test, passed_exam_2_test)" + PRINT_ACCURACY},
+            {"test_predict_exam": 0}, "not predict_proba"),
+    Variant("accuracy_as_percentage",
+            {"accuracy": "accuracy_2 = 100 * np.mean(passed_predictions_2 == passed_exam_2_test)" + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "percentage"),
+    Variant("accuracy_as_error_rate",
+            {"accuracy": "accuracy_2 = np.mean(passed_predictions_2 != passed_exam_2_test)" + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "error rate"),
+    Variant("accuracy_on_training_set",
+            {"accuracy": "accuracy_2 = model_2.score(exam_features_scaled_train, passed_exam_2_train)" + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "training set"),
+    Variant("decision_boundary_sign_error",
+            {"decision_boundary": "def decision_boundary(x1):\n"
+                                  "    (w1, w2), b = model_2.coef_[0], model_2.intercept_[0]\n"
+                                  "    return (w1 * x1 + b) / w2"},
+            {"test_decision_boundary": 0}, "Check the signs"),
+
+    # ---- right answers written another way: full marks ----
+    Variant("manual_z_score",
+            {"scale_hours": "mean, sd = hours_studied.mean(), hours_studied.std()\n"
+                            "hours_studied_scaled = (hours_studied - mean) / sd\n"
+                            "guessed_hours_scaled = (guessed_hours - mean) / sd"}),
+    Variant("z_score_with_sample_standard_deviation",
+            {"scale_hours": "mean, sd = hours_studied.mean(), hours_studied.std(ddof=1)\n"
+                            "hours_studied_scaled = (hours_studied - mean) / sd\n"
+                            "guessed_hours_scaled = (guessed_hours - mean) / sd"}),
+    Variant("fit_transform_then_transform",
+            {"scale_hours": "scaler = StandardScaler()\n"
+                            "hours_studied_scaled = scaler.fit_transform(hours_studied)\n"
+                            "guessed_hours_scaled = scaler.transform(guessed_hours)",
+             "scale_exam_features": "exam_scaler = StandardScaler()\n"
+                                    "exam_features_scaled_train = exam_scaler.fit_transform(exam_features_train)\n"
+                                    "exam_features_scaled_test = exam_scaler.transform(exam_features_test)"}),
+    Variant("fit_with_warning_and_more_iterations",
+            # A column-vector y raises a DataConversionWarning in the answer cell; the fit is the same.
+            {"fit_hours_model": "model = LogisticRegression(max_iter=1000)\n"
+                                "model.fit(hours_studied_scaled, passed_exam.reshape(-1, 1))"}),
+    Variant("coefficients_as_numbers",
+            {"coefficients": "calculated_coefficients = model.coef_[0]\nintercept = model.intercept_[0]"
+                             + PRINT_COEFFICIENTS}),
+    Variant("probabilities_from_sigmoid_formula_as_column",
+            {"pass_probabilities": "scores = guessed_hours_scaled @ model.coef_.T + model.intercept_\n"
+                                   "passed_predictions = 1 / (1 + np.exp(-scores))" + PRINT_PROBABILITIES}),
+    Variant("probabilities_as_list",
+            {"pass_probabilities": "passed_predictions = [row[1] for row in model.predict_proba(guessed_hours_scaled)]"
+                                   + PRINT_PROBABILITIES}),
+    Variant("sigmoid_from_scipy",
+            {"sigmoid": "from scipy.special import expit\n\ndef sigmoid(z):\n    return expit(z)"}),
+    Variant("sigmoid_numerically_stable",
+            {"sigmoid": "def sigmoid(z):\n    return np.exp(-np.logaddexp(0, -np.asarray(z, dtype=float)))"}),
+    Variant("classes_from_threshold",
+            {"predict_exam": "probabilities = model_2.predict_proba(exam_features_scaled_test)[:, 1]\n"
+                             "passed_predictions_2 = (probabilities > 0.5).astype(int)"}),
+    Variant("accuracy_score",
+            {"accuracy": "from sklearn.metrics import accuracy_score\n"
+                         "accuracy_2 = accuracy_score(passed_exam_2_test, passed_predictions_2)" + PRINT_ACCURACY}),
+    Variant("accuracy_from_score",
+            {"accuracy": "accuracy_2 = model_2.score(exam_features_scaled_test, passed_exam_2_test)" + PRINT_ACCURACY}),
+    Variant("decision_boundary_other_form",
+            {"decision_boundary": "def decision_boundary(x1):\n"
+                                  "    w = model_2.coef_.ravel()\n"
+                                  "    return (-model_2.intercept_[0] - w[0] * x1) / w[1]"}),
+]
+
+CATALOGUES = {"logistic_regression": LOGISTIC_REGRESSION}

@@ -1,0 +1,49 @@
+"""Real `nbgrader autograde` on the reference solution, the blank release and the catalogue."""
+
+import pytest
+
+from catalogue import CATALOGUES
+from conftest import REFERENCE, UNTOUCHED
+from grades import autograded_cells, cell_errors
+
+VARIANTS = [(assignment, variant) for assignment, variants in CATALOGUES.items() for variant in variants]
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_autograde_run_completes(graded_catalogue, assignment):
+    course, runs = graded_catalogue
+    assert runs[assignment].returncode == 0, runs[assignment].stderr[-3000:]
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_reference_solution_scores_full_marks(graded_catalogue, assignment):
+    course, _ = graded_catalogue
+    scores = autograded_cells(course, assignment, REFERENCE)
+    lost = {name: score for name, score in scores.items() if score[0] != score[1]}
+    assert scores and not lost, f"{lost}; errors: {cell_errors(course, assignment, REFERENCE)}"
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_untouched_release_scores_zero(graded_catalogue, assignment):
+    course, _ = graded_catalogue
+    scores = autograded_cells(course, assignment, UNTOUCHED)
+    assert scores and all(score == 0 for score, _ in scores.values()), scores
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_catalogue_is_large_enough(assignment):
+    variants = CATALOGUES[assignment]
+    assert sum(not v.is_right for v in variants) >= 12 and sum(v.is_right for v in variants) >= 8
+
+
+@pytest.mark.parametrize("assignment,variant", VARIANTS, ids=[f"{a}-{v.name}" for a, v in VARIANTS])
+def test_variant_scores_as_expected(graded_catalogue, assignment, variant):
+    course, _ = graded_catalogue
+    scores = autograded_cells(course, assignment, variant.name)
+    errors = cell_errors(course, assignment, variant.name)
+    expected = {name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()}
+    actual = {name: score for name, (score, _) in scores.items()}
+    assert actual == expected, f"errors: {errors}"
+    for name in variant.expected:
+        assert variant.message in errors.get(name, ""), (
+            f"{name} should explain the mistake with {variant.message!r}; it says {errors.get(name)!r}")

@@ -1,0 +1,70 @@
+"""The command line: helpful one-line errors that change nothing, and a working grade/export path."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, make_course
+
+
+def course_cli(*args, root):
+    return subprocess.run([sys.executable, "-m", "course", "--root", str(root), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def snapshot(root):
+    return sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def fresh_course(tmp_path):
+    make_course(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,message", [
+    (["grade", "no_such_assignment"], "unknown assignment 'no_such_assignment'"),
+    (["grade", "logistic_regression"], "no submissions of 'logistic_regression'"),
+    (["scores", "no_such_assignment"], "is not in the gradebook"),
+])
+def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, message):
+    before = snapshot(fresh_course)
+    result = course_cli(*args, root=fresh_course)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(fresh_course) == before
+
+
+def test_missing_gradebook_is_reported_not_created(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    result = course_cli("export", root=tmp_path)
+    assert result.returncode == 1 and "no gradebook" in result.stderr
+    assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_not_a_course_root(tmp_path):
+    result = course_cli("export", root=tmp_path)
+    assert result.returncode == 1 and "is not a course root" in result.stderr
+
+
+def test_every_command_has_help():
+    for command in ["generate", "grade", "export", "scores", "demo"]:
+        result = subprocess.run([sys.executable, "-m", "course", command, "--help"], cwd=REPO,
+                                capture_output=True, text=True)
+        assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_demo_grades_the_sample_students(tmp_path):
+    make_course(tmp_path)
+    result = course_cli("demo", root=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
+    assert rows["exercise"] == ["ada", "ben", "cy"]
+    assert rows["total"] == ["17/20", "11/20", "0/20"]
+    assert rows["reflection"] == ["?/3", "?/3", "0/3"]
+    assert rows["pass_probabilities"] == ["2/2", "0/2", "0/2"]
+    grades = (tmp_path / "grades.csv").read_text().splitlines()
+    assert grades[0].startswith("assignment,duedate,timestamp,student_id")
+    assert len(grades) == 4
