@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all test demo lab release data clean
+.PHONY: all test demo lab release data feedback clean
 
 all: test
 
@@ -17,6 +17,8 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# Build matplotlib's font cache now: its one-time notice on stderr would break nbval.
+	$(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
 ## test: unit and autograder tests, plus nbval over source/ and notebooks/
@@ -27,6 +29,10 @@ test: $(STAMP)
 ## demo: regenerate the release, grade the sample students, export grades.csv
 demo: $(STAMP)
 	$(BIN)/python -m course demo
+
+## feedback: feedback HTML for every autograded student (ASSIGNMENT=name for one assignment)
+feedback: $(STAMP)
+	for assignment in $${ASSIGNMENT:-$$(ls source)}; do $(BIN)/python -m course feedback $$assignment || exit 1; done
 
 ## lab: open JupyterLab on the course
 lab: $(STAMP)

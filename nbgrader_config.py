@@ -16,3 +16,32 @@ c.OverwriteCells.add_missing_cells = True
 # Keep autograded notebooks (and feedback) small when a cell prints without end.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Autograding re-checks every passing test cell outside the student's kernel, on
+# a plain-data record of what the test read (course/verify.py), and survives a
+# kernel that dies or stops answering (course/execute.py; it takes the Execute
+# settings above). The classes are named, not imported, so that a missing
+# course/ package fails the autograde loudly instead of silently dropping this file.
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+c.Autograde.autograde_preprocessors = [
+    "course.verify.InjectRecorders",
+    "course.execute.RobustExecute",
+    "course.verify.VerifyRecords",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback shows the student's code, outputs, points and failure messages, but
+# neither hidden tests nor tracebacks that quote them (course/feedback.py).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course.feedback.ShowFailuresNotTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -2,6 +2,9 @@
 
 import argparse
 import sys
+import warnings
+
+from sqlalchemy.exc import SAWarning
 
 from .nbgrader_api import CourseError, open_api
 
@@ -22,6 +25,12 @@ def command_grade(api, args):
     failed = sum(not result["success"] for result in results.values())
     print(f"graded {len(results) - failed} of {len(results)} submissions")
     return 1 if failed else 0
+
+
+def command_feedback(api, args):
+    from .feedback import generate_feedback
+    students = generate_feedback(api, args.assignment, args.student)
+    print(f"wrote feedback for {len(students)} students under {api.coursedir.feedback_directory}/")
 
 
 def command_export(api, args):
@@ -54,6 +63,10 @@ def parser():
     grade = add("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook.")
     grade.add_argument("assignment")
     grade.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
+    feedback = add("feedback", command_feedback,
+                   "Write feedback HTML for autograded students, without hidden tests.")
+    feedback.add_argument("assignment")
+    feedback.add_argument("--student", nargs="+", metavar="ID", help="only these students")
     add("export", command_export, "Export the gradebook to a CSV file.") \
         .add_argument("--to", default="grades.csv", help="the CSV file (default: grades.csv)")
     add("scores", command_scores, "Print each student's score on each exercise.") \
@@ -64,6 +77,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
     try:
         return args.function(open_api(args.root), args) or 0
     except CourseError as error:

@@ -6,7 +6,7 @@ from .grade import grade
 from .release import generate
 from .scores import score_table
 
-ASSIGNMENTS = ["logistic_regression"]
+ASSIGNMENTS = ["logistic_regression", "logistic_regression_from_scratch"]
 
 
 def run_demo(api, assignments=ASSIGNMENTS, out=print):

@@ -34,6 +34,18 @@ accuracy_2 = 100 * np.mean(passed_predictions_2 == passed_exam_2_test)
 print(f"Test accuracy: {accuracy_2:.3f}")""",
         "reflection": "The model got most of the test students right, so it works well.",
     },
+    "logistic_regression_from_scratch": {
+        # Sums the log-loss instead of averaging it.
+        "log_loss": """\
+def log_loss(y, p):
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))""",
+        # Uses >= at the threshold.
+        "predict_class": """\
+def predict_class(probabilities, threshold=0.5):
+    return (probabilities >= threshold).astype(int)""",
+        "comparison": "My weights are the same as scikit-learn's.",
+    },
 }
 
 STUDENTS = {"ada": "perfect", "ben": "typical", "cy": "blank"}

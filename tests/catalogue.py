@@ -7,6 +7,7 @@ student learns what went wrong.
 """
 
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 
 @dataclass
@@ -15,6 +16,7 @@ class Variant:
     answers: dict
     expected: dict = field(default_factory=dict)
     message: str = ""
+    edit: Optional[Callable] = None  # changes the filled notebook further, e.g. its metadata
 
     @property
     def is_right(self):
@@ -170,4 +172,108 @@ LOGISTIC_REGRESSION = [
                                   "    return (-model_2.intercept_[0] - w[0] * x1) / w[1]"}),
 ]
 
-CATALOGUES = {"logistic_regression": LOGISTIC_REGRESSION}
+GD_LOOP = """\
+def gradient_descent(X, y, learning_rate, n_iterations):
+    w, b = np.zeros(X.shape[1]), 0.0
+    history = []
+{loop}
+    return w, b, history"""
+
+STEP = """\
+        dw, db = gradient(X, y, w, b)
+        w, b = w - learning_rate * dw, b - learning_rate * db
+        history.append(log_loss(y, sigmoid(X @ w + b)))"""
+
+FROM_SCRATCH = [
+    # ---- realistic mistakes ----
+    Variant("sigmoid_sign_error",
+            {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"},
+            {"test_sigmoid": 0}, "check the sign"),
+    Variant("loss_summed_not_averaged",
+            {"log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-15, 1 - 1e-15)\n"
+                         "    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))"},
+            {"test_log_loss": 0}, "divide by n"),
+    Variant("loss_without_minus_sign",
+            {"log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-15, 1 - 1e-15)\n"
+                         "    return np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))"},
+            {"test_log_loss": 0}, "minus sign"),
+    Variant("loss_not_clipped",
+            {"log_loss": "def log_loss(y, p):\n    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))"},
+            {"test_log_loss": 0}, "clip p"),
+    Variant("gradient_sign_error",
+            {"gradient": "def gradient(X, y, w, b):\n    error = y - sigmoid(X @ w + b)\n"
+                         "    return X.T @ error / len(y), np.mean(error)"},
+            {"test_gradient": 0}, "wrong sign"),
+    Variant("gradient_without_1_over_n",
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X @ w + b) - y\n"
+                         "    return X.T @ error, np.sum(error)"},
+            {"test_gradient": 0}, "divide by n"),
+    Variant("gradient_forgets_intercept",
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X @ w) - y\n"
+                         "    return X.T @ error / len(y), np.mean(error)"},
+            {"test_gradient": 0}, "ignores the intercept"),
+    Variant("descent_ignores_n_iterations",
+            {"gradient_descent": GD_LOOP.format(loop="    for _ in range(100):\n" + STEP)},
+            {"test_gradient_descent": 0, "test_gradient_descent_history": 0}, "n_iterations"),
+    Variant("descent_never_updates_intercept",
+            {"gradient_descent": GD_LOOP.format(loop="    for _ in range(n_iterations):\n" + STEP.replace(
+                "w, b = w - learning_rate * dw, b - learning_rate * db", "w = w - learning_rate * dw"))},
+            {"test_gradient_descent": 0}, "update the intercept"),
+    Variant("descent_records_only_the_final_loss",
+            {"gradient_descent": GD_LOOP.format(loop="    for _ in range(n_iterations):\n" + STEP.replace(
+                "        history.append", "    history = []\n    history.append"))},
+            {"test_gradient_descent_history": 0}, "one loss per iteration"),
+    Variant("threshold_with_greater_or_equal",
+            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
+                              "    return (np.asarray(probabilities) >= threshold).astype(int)"},
+            {"test_predict_class": 0}, "use >, not >="),
+    Variant("threshold_argument_ignored",
+            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
+                              "    return (np.asarray(probabilities) > 0.5).astype(int)"},
+            {"test_predict_class": 0}, "ignores its threshold"),
+    Variant("accuracy_on_training_set",
+            {"fit_course_data": "w_scratch, b_scratch, loss_history = gradient_descent(X_train, y_train, 0.5, 2000)\n"
+                                "test_accuracy_scratch = np.mean(predict_class(sigmoid(X_train @ w_scratch + b_scratch)) == y_train)"},
+            {"test_fit_course_data": 0}, "with y_test"),
+
+    # ---- right answers written another way ----
+    Variant("sigmoid_from_scipy",
+            {"sigmoid": "from scipy.special import expit\n\ndef sigmoid(z):\n    return expit(z)"}),
+    Variant("loss_with_where_and_other_epsilon",
+            {"log_loss": "def log_loss(y, p):\n    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)\n"
+                         "    return float(np.mean(np.where(y == 1, -np.log(p), -np.log(1 - p))))"}),
+    Variant("gradient_with_broadcasting",
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X.dot(w) + b) - y\n"
+                         "    return (X * error[:, None]).mean(axis=0), error.mean()"}),
+    Variant("descent_with_history_array_and_loss_before_step",
+            {"gradient_descent": "def gradient_descent(X, y, learning_rate, n_iterations):\n"
+                                 "    w, b = np.zeros(X.shape[1]), 0.0\n"
+                                 "    history = np.empty(n_iterations)\n"
+                                 "    for i in range(n_iterations):\n"
+                                 "        history[i] = log_loss(y, sigmoid(X @ w + b))\n"
+                                 "        dw, db = gradient(X, y, w, b)\n"
+                                 "        w -= learning_rate * dw\n"
+                                 "        b -= learning_rate * db\n"
+                                 "    return w, b, history"}),
+    Variant("predict_class_with_where",
+            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
+                              "    return np.where(np.asarray(probabilities) > threshold, 1, 0)"}),
+    Variant("accuracy_with_sklearn_metric",
+            {"fit_course_data": "from sklearn.metrics import accuracy_score\n"
+                                "w_scratch, b_scratch, loss_history = gradient_descent(X_train, y_train, 0.5, 2000)\n"
+                                "test_accuracy_scratch = accuracy_score(y_test, predict_class(sigmoid(X_test @ w_scratch + b_scratch)))"}),
+    Variant("wrong_gradient_carried_forward",
+            # The gradient loses its points; descent and fit built on it are judged by their own logic.
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X @ w + b) - y\n"
+                         "    return X.T @ error / len(y) * 2, np.mean(error) * 2"},
+            {"test_gradient": 0}, "dw should be"),
+    Variant("sigmoid_numerically_stable",
+            {"sigmoid": "def sigmoid(z):\n    return np.exp(-np.logaddexp(0, -np.asarray(z, dtype=float)))"}),
+    Variant("loop_over_students_in_gradient",
+            {"gradient": "def gradient(X, y, w, b):\n    dw, db = np.zeros_like(w, dtype=float), 0.0\n"
+                         "    for x_i, y_i in zip(X, y):\n        error = sigmoid(x_i @ w + b) - y_i\n"
+                         "        dw += x_i * error\n        db += error\n"
+                         "    return dw / len(y), db / len(y)"}),
+]
+
+CATALOGUES = {"logistic_regression": LOGISTIC_REGRESSION, "logistic_regression_from_scratch": FROM_SCRATCH}

@@ -29,8 +29,9 @@ def nbgrader(*args, cwd):
 
 
 def make_course(root):
-    """A course at `root` with this repository's config and sources, every assignment generated."""
+    """A course at `root` with this repository's config, tooling and sources, every assignment generated."""
     shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "course", root / "course", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     api = open_api(root)
     for assignment in ASSIGNMENTS:
@@ -53,17 +54,26 @@ def course(tmp_path_factory):
     return root
 
 
+def submit_variants(root, assignment, variants):
+    """Write each variant's submission: the reference solution with the variant's answers and edits."""
+    release = release_notebook(root, assignment)
+    solution = reference_answers(assignment)
+    for variant in variants:
+        submission = notebooks.fill(release, {**solution, **variant.answers})
+        if variant.edit:
+            variant.edit(submission)
+        notebooks.write_submission(submission, root, variant.name, assignment)
+
+
 @pytest.fixture(scope="session")
 def graded_catalogue(course):
     """Submit the reference solution, the untouched release and every catalogue variant; autograde them all."""
     runs = {}
     for assignment, variants in CATALOGUES.items():
         release = release_notebook(course, assignment)
-        solution = reference_answers(assignment)
-        notebooks.write_submission(notebooks.fill(release, solution), course, REFERENCE, assignment)
+        notebooks.write_submission(notebooks.fill(release, reference_answers(assignment)), course, REFERENCE,
+                                   assignment)
         notebooks.write_submission(release, course, UNTOUCHED, assignment)
-        for variant in variants:
-            submission = notebooks.fill(release, {**solution, **variant.answers})
-            notebooks.write_submission(submission, course, variant.name, assignment)
+        submit_variants(course, assignment, variants)
         runs[assignment] = nbgrader("autograde", assignment, "--force", cwd=course)
     return course, runs

@@ -56,15 +56,29 @@ def test_every_command_has_help():
         assert result.returncode == 0 and "usage:" in result.stdout
 
 
+def score_tables(output):
+    """{assignment: {row name: [cells]}} from the demo's printed score tables."""
+    tables, current = {}, None
+    for line in output.splitlines():
+        if line.startswith("== ") and ": autograding" in line:
+            current = tables.setdefault(line[3:].split(":")[0], {})
+        elif current is not None and line.strip() and not line.startswith(("==", "--")):
+            current[line.split()[0]] = line.split()[1:]
+    return tables
+
+
 def test_demo_grades_the_sample_students(tmp_path):
     make_course(tmp_path)
     result = course_cli("demo", root=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
-    assert rows["exercise"] == ["ada", "ben", "cy"]
-    assert rows["total"] == ["17/20", "11/20", "0/20"]
-    assert rows["reflection"] == ["?/3", "?/3", "0/3"]
-    assert rows["pass_probabilities"] == ["2/2", "0/2", "0/2"]
+    tables = score_tables(result.stdout)
+    first, second = tables["logistic_regression"], tables["logistic_regression_from_scratch"]
+    assert first["exercise"] == second["exercise"] == ["ada", "ben", "cy"]
+    assert first["total"] == ["17/20", "11/20", "0/20"]
+    assert first["reflection"] == ["?/3", "?/3", "0/3"]
+    assert first["pass_probabilities"] == ["2/2", "0/2", "0/2"]
+    assert second["total"] == ["11/13", "8/13", "0/13"]
+    assert second["log_loss"] == ["2/2", "0/2", "0/2"]
     grades = (tmp_path / "grades.csv").read_text().splitlines()
     assert grades[0].startswith("assignment,duedate,timestamp,student_id")
-    assert len(grades) == 4
+    assert len(grades) == 1 + 2 * 3

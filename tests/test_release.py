@@ -10,29 +10,10 @@ from nbgrader.validator import Validator
 from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
 from course import notebooks
 from course.nbgrader_api import course_config
-
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-
+from private import private_lines
 
 def files_below(folder):
     return sorted(p.relative_to(folder) for p in Path(folder).rglob("*") if p.is_file())
-
-
-def secret_lines(assignment):
-    """Lines that only solutions, hidden tests or written model answers contain."""
-    source = notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")
-    secret, public = set(), set()
-    for cell in source.cells:
-        info = cell.metadata.get("nbgrader", {})
-        blocks = HIDDEN.findall(cell.source) + SOLUTION.findall(cell.source)
-        if info.get("solution") and cell.cell_type == "markdown":
-            blocks.append(cell.source)
-        secret.update(line.strip() for block in blocks for line in block.splitlines())
-        rest = SOLUTION.sub("", HIDDEN.sub("", cell.source))
-        if not (info.get("solution") and cell.cell_type == "markdown"):
-            public.update(line.strip() for line in rest.splitlines())
-    return {line for line in secret - public if len(line) > 12}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -51,8 +32,8 @@ def test_release_holds_no_solution_hidden_test_or_mark_scheme(assignment):
         assert marker not in text
     lines = {line.strip() for cell in notebooks.read(REPO / "release" / assignment / f"{assignment}.ipynb").cells
              for line in cell.source.splitlines()}
-    leaked = secret_lines(assignment) & lines
-    assert secret_lines(assignment) and not leaked, leaked
+    secret = private_lines(assignment)
+    assert secret and not secret & lines, secret & lines
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

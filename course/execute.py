@@ -1,0 +1,37 @@
+"""nbgrader's Execute, made to survive a kernel that dies or stops answering."""
+
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+
+
+class RobustExecute(Execute):
+    """Execute every cell; after a fatal kernel failure, mark the remaining code cells as not run.
+
+    Stock nbgrader gives up on the whole submission when the kernel dies (for
+    example after os._exit) or stops answering (for example after the student
+    broke builtins it relies on): the student is then not graded at all. Here
+    the cell that broke the kernel and every code cell after it get an error
+    output instead, so their tests score 0 and the cells before keep their scores.
+    """
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._failure = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, self.resources
+        if self._failure is not None:
+            cell.outputs = [_not_run(f"not run: the kernel failed in an earlier cell ({self._failure})")]
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except Exception as error:  # DeadKernelError, an IOPub timeout, a broken connection
+            self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            self.log.warning("Kernel failure in cell %d: %s", index, self._failure)
+            cell.outputs.append(_not_run(f"the kernel failed while running this cell ({self._failure})"))
+            return cell, self.resources
+
+
+def _not_run(message):
+    return new_output("error", ename="KernelFailure", evalue=message, traceback=[f"KernelFailure: {message}"])

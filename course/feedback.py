@@ -1,0 +1,46 @@
+"""Feedback HTML that explains each failure without giving the hidden tests away.
+
+nbgrader's feedback copies the autograded notebook, hidden tests included
+(nbgrader issues #917 and #1363). The ShowFailuresNotTests preprocessor, wired
+into nbgrader's GenerateFeedback by nbgrader_config.py, removes the hidden-test
+blocks from the test cells and replaces every traceback (which quotes the
+failing line of the test) with the error's name and message alone.
+"""
+
+from nbgrader.preprocessors import ClearHiddenTests
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
+from .grade import students_to_grade
+from .nbgrader_api import CourseError, check_assignment
+
+
+class ShowFailuresNotTests(Preprocessor):
+    """Strip hidden tests and tracebacks; keep the student's code, outputs and failure messages."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        nb, resources = ClearHiddenTests(enforce_metadata=False).preprocess(nb, resources)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return nb, resources
+
+
+def generate_feedback(api, assignment, students=None):
+    """Write feedback/<student>/<assignment>/<notebook>.html for autograded students; return them."""
+    check_assignment(api, assignment)
+    graded = sorted(api.get_autograded_students(assignment))
+    if not graded:
+        raise CourseError(f"no autograded submissions of {assignment!r}: grade them first")
+    students = students_to_grade(api, assignment, students)
+    missing = sorted(set(students) - set(graded))
+    if missing:
+        raise CourseError(f"not autograded yet: {', '.join(missing)}")
+    for student in students:
+        result = api.generate_feedback(assignment, student)
+        if not result["success"]:
+            raise CourseError(f"feedback for {student} failed: {result.get('error') or result['log']}")
+    return students

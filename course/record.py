@@ -1,0 +1,111 @@
+"""Plain-data records of what a test cell reads from the student's namespace.
+
+The autograder runs this file's source inside the student's kernel (see
+course.verify): before a test cell it wraps the student's functions so that
+every call and its result are noted, after the cell it shows the record as
+JSON. The grader decodes the record in its own process, where nothing the
+student ran can reach, and runs the test cell again on it.
+
+Only exact, known types are encoded structurally: numbers, strings, numpy
+arrays and scalars, lists and tuples, None and fitted LogisticRegression
+models. Anything else becomes an opaque stand-in that no test accepts, so an
+object that merely pretends to be an array or a number fails.
+"""
+
+import json
+
+MIME = "application/vnd.course.record+json"
+ESTIMATOR_ATTRIBUTES = ("coef_", "intercept_", "classes_", "n_features_in_", "n_iter_")
+_saved = {}
+
+
+def encode(value, depth=0):
+    """A JSON-able description of `value`."""
+    import numpy as np
+
+    kind = type(value)
+    if value is None:
+        return {"kind": "none"}
+    if kind in (bool, int, float, str):
+        return {"kind": kind.__name__, "value": value}
+    if kind is np.ndarray and value.dtype.kind in "biuf":
+        return {"kind": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
+                "data": value.ravel().tolist()}
+    if kind in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                np.uint64, np.float16, np.float32, np.float64):
+        return {"kind": "npscalar", "dtype": value.dtype.str, "value": value.item()}
+    if kind in (list, tuple) and depth < 8:
+        return {"kind": kind.__name__, "items": [encode(item, depth + 1) for item in value]}
+    if _is_logistic_regression(value):
+        return {"kind": "estimator", "params": _plain_params(value),
+                "attributes": {name: encode(getattr(value, name)) for name in ESTIMATOR_ATTRIBUTES
+                               if name in vars(value)}}
+    if callable(value) and not isinstance(value, type):
+        return {"kind": "function"}
+    return {"kind": "opaque", "type": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def call_key(args, kwargs):
+    """The text that identifies one call by its arguments."""
+    return json.dumps([encode(list(args)), {k: encode(v) for k, v in sorted(kwargs.items())}],
+                      sort_keys=True)
+
+
+def _is_logistic_regression(value):
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        return False
+    return type(value) is LogisticRegression
+
+
+def _plain_params(estimator):
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        encoded = encode(value)
+        if encoded["kind"] in ("none", "bool", "int", "float", "str"):
+            params[name] = encoded
+    return params
+
+
+class Recorder:
+    """Calls a student's function and notes each call's arguments and outcome."""
+
+    def __init__(self, function):
+        self.function, self.calls = function, []
+
+    def __call__(self, *args, **kwargs):
+        key = call_key(args, kwargs)
+        try:
+            result = self.function(*args, **kwargs)
+        except Exception as error:
+            self.calls.append({"key": key, "error": [type(error).__name__, str(error)]})
+            raise
+        self.calls.append({"key": key, "result": encode(result)})
+        return result
+
+
+def begin(namespace, names):
+    """Before a test cell: note the values it reads and wrap the functions among them."""
+    values, recorders = {}, {}
+    for name in names:
+        if name not in namespace:
+            continue
+        values[name] = encode(namespace[name])
+        if values[name]["kind"] == "function":
+            recorders[name] = Recorder(namespace[name])
+            namespace[name] = recorders[name]
+    _saved["current"] = (values, recorders)
+
+
+def end(namespace, grade_id):
+    """After a test cell: restore the functions and show the record as JSON."""
+    from IPython.display import display
+
+    values, recorders = _saved.pop("current", ({}, {}))
+    for name, recorder in recorders.items():
+        if namespace.get(name) is recorder:
+            namespace[name] = recorder.function
+    record = {"grade_id": grade_id, "values": values,
+              "calls": {name: recorder.calls for name, recorder in recorders.items()}}
+    display({MIME: record}, raw=True)
