@@ -21,13 +21,22 @@ $(STAMP): requirements.txt
 	$(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
+# System packages: nss_wrapper gives the sample students of the demo and the
+# end-to-end test their user names (nbgrader reads the student id from the OS
+# user). Installed with apt when missing (CI runs as root on Debian).
+SYSTEM_DEPS := /usr/lib/x86_64-linux-gnu/libnss_wrapper.so
+
+$(SYSTEM_DEPS):
+	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q libnss-wrapper)
+
 ## test: unit and autograder tests, plus nbval over source/ and notebooks/
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m pytest -p no:cacheprovider tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## demo: regenerate the release, grade the sample students, export grades.csv
-demo: $(STAMP)
+demo: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m course demo
 
 ## feedback: feedback HTML for every autograded student (ASSIGNMENT=name for one assignment)

@@ -10,6 +10,14 @@ c.CourseDirectory.course_id = "logistic-regression"
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
 
+# Due dates, read by `python -m course release` and `grade` into the gradebook
+# (nbgrader's autograder compares them with each submission's timestamp), e.g.
+#   c.Course.due_dates = {"logistic_regression": "2027-01-15 23:59:00 Europe/Berlin"}
+c.Course.due_dates = {}
+# Late policy (course/schedule.py): 10 % of the score per started day late.
+c.AssignLatePenalties.plugin_class = "course.schedule.PercentPerDayLate"
+c.PercentPerDayLate.percent_per_day = 10.0
+
 # Restore test cells that a student deleted, so their hidden tests still run.
 c.OverwriteCells.add_missing_cells = True
 

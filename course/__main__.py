@@ -1,4 +1,4 @@
-"""Command line: python -m course COMMAND ...  (run it from the course root)."""
+"""Command line: python -m course COMMAND ...  (run it from the course root, or give --root)."""
 
 import argparse
 import sys
@@ -15,15 +15,34 @@ def command_generate(api, args):
     print(f"regenerated release/{args.assignment}")
 
 
+def command_release(api, args):
+    from .release import release
+    root, due = release(api, args.assignment)
+    print(f"released {args.assignment} to {root}" + (f", due {due}" if due else ", no due date set"))
+
+
+def command_collect(api, args):
+    from .collect import collect
+    students = collect(api, args.assignment)
+    print(f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/: "
+          + ", ".join(students))
+
+
 def command_grade(api, args):
-    from .grade import grade
+    from .grade import grade, students_to_grade
+    from .progress import Progress
+    from .scores import totals
 
-    def report(student, result):
-        print(f"{student}: {'graded' if result['success'] else 'FAILED: ' + result.get('error', '')}")
-
-    results = grade(api, args.assignment, args.student, on_done=report)
-    failed = sum(not result["success"] for result in results.values())
-    print(f"graded {len(results) - failed} of {len(results)} submissions")
+    progress = Progress(len(students_to_grade(api, args.assignment, args.student)))
+    results = grade(api, args.assignment, args.student,
+                    on_done=lambda student, result: progress.step(
+                        student if result["success"] else f"{student}: FAILED"))
+    failed = sorted(student for student, result in results.items() if not result["success"])
+    scores = totals(api, args.assignment, sorted(results))
+    print(f"graded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment}"
+          + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else ""))
+    if failed:
+        print(f"failed: {', '.join(failed)} (regrade one with --student ID)")
     return 1 if failed else 0
 
 
@@ -33,9 +52,25 @@ def command_feedback(api, args):
     print(f"wrote feedback for {len(students)} students under {api.coursedir.feedback_directory}/")
 
 
+def command_return(api, args):
+    from .feedback import return_feedback
+    students = return_feedback(api, args.assignment)
+    print(f"returned feedback on {args.assignment} to {len(students)} students through the exchange")
+
+
 def command_export(api, args):
     from .export import export_csv
     print(f"wrote {export_csv(api, args.to)}")
+
+
+def command_report(api, args):
+    from .report import write_report
+    print(f"wrote {write_report(api, args.assignment)}")
+
+
+def command_status(api, args):
+    from .status import format_rows, status_rows
+    print(format_rows(status_rows(api, args.assignment)))
 
 
 def command_scores(api, args):
@@ -48,38 +83,45 @@ def command_demo(api, args):
     run_demo(api)
 
 
+COMMANDS = [
+    # name, function, help, takes an assignment, takes --student
+    ("release", command_release, "Regenerate ASSIGNMENT from source and release it to the exchange.", True, False),
+    ("collect", command_collect, "Collect submissions of ASSIGNMENT from the exchange into submitted/.", True, False),
+    ("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook.", True, True),
+    ("feedback", command_feedback, "Write feedback HTML for autograded students, without hidden tests.", True, True),
+    ("return", command_return, "Return generated feedback to the students through the exchange.", True, False),
+    ("export", command_export, "Export the gradebook to a CSV file.", False, False),
+    ("report", command_report, "Write reports/ASSIGNMENT/index.html: how the class did.", True, False),
+    ("status", command_status, "Who submitted, who is graded, who needs manual grading, who is late.", True, False),
+    ("scores", command_scores, "Print each student's score on each exercise.", True, False),
+    ("generate", command_generate, "Regenerate release/ASSIGNMENT from source/ASSIGNMENT only.", True, False),
+    ("demo", command_demo, "The whole path on sample students, in a temporary exchange.", False, False),
+]
+
+
 def parser():
     main = argparse.ArgumentParser(prog="python -m course", description=__doc__)
     main.add_argument("--root", default=".", help="the course root (default: the current folder)")
-    commands = main.add_subparsers(dest="command", required=True)
-
-    def add(name, function, help_text):
+    main.add_argument("--exchange", metavar="DIR", help="the exchange root (default: c.Exchange.root)")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, function, help_text, takes_assignment, takes_students in COMMANDS:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(function=function)
-        return command
-
-    add("generate", command_generate, "Regenerate release/ASSIGNMENT from source/ASSIGNMENT.") \
-        .add_argument("assignment")
-    grade = add("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook.")
-    grade.add_argument("assignment")
-    grade.add_argument("--student", nargs="+", metavar="ID", help="grade only these students")
-    feedback = add("feedback", command_feedback,
-                   "Write feedback HTML for autograded students, without hidden tests.")
-    feedback.add_argument("assignment")
-    feedback.add_argument("--student", nargs="+", metavar="ID", help="only these students")
-    add("export", command_export, "Export the gradebook to a CSV file.") \
-        .add_argument("--to", default="grades.csv", help="the CSV file (default: grades.csv)")
-    add("scores", command_scores, "Print each student's score on each exercise.") \
-        .add_argument("assignment")
-    add("demo", command_demo, "Regenerate, grade the sample students, export and print the scores.")
+        if takes_assignment:
+            command.add_argument("assignment")
+        if takes_students:
+            command.add_argument("--student", nargs="+", metavar="ID", help="only these students")
+    commands.choices["export"].add_argument("--to", default="grades.csv",
+                                            help="the CSV file, from the course root (default: grades.csv)")
     return main
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
     warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
+    overrides = {"Exchange": {"root": args.exchange}} if args.exchange else {}
     try:
-        return args.function(open_api(args.root), args) or 0
+        return args.function(open_api(args.root, **overrides), args) or 0
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

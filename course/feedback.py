@@ -7,12 +7,15 @@ blocks from the test cells and replaces every traceback (which quotes the
 failing line of the test) with the error's name and message alone.
 """
 
+from pathlib import Path
+
 from nbgrader.preprocessors import ClearHiddenTests
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from .grade import students_to_grade
-from .nbgrader_api import CourseError, check_assignment
+from .nbgrader_api import CourseError, check_assignment, last_line
+from .release import exchange_root
 
 
 class ShowFailuresNotTests(Preprocessor):
@@ -42,5 +45,19 @@ def generate_feedback(api, assignment, students=None):
     for student in students:
         result = api.generate_feedback(assignment, student)
         if not result["success"]:
-            raise CourseError(f"feedback for {student} failed: {result.get('error') or result['log']}")
+            raise CourseError(f"feedback for {student} failed: {last_line(result)}")
+    return students
+
+
+def return_feedback(api, assignment):
+    """Put every generated feedback page of `assignment` in the exchange for its student."""
+    check_assignment(api, assignment)
+    exchange_root(api)
+    folder = Path(api.coursedir.root) / api.coursedir.feedback_directory
+    students = sorted(path.parent.name for path in folder.glob(f"*/{assignment}"))
+    if not students:
+        raise CourseError(f"no feedback for {assignment!r} yet: run `course feedback {assignment}` first")
+    result = api.release_feedback(assignment)
+    if not result["success"]:
+        raise CourseError(f"returning feedback for {assignment} failed: {last_line(result)}")
     return students

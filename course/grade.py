@@ -2,10 +2,12 @@
 
 from .gradebook import open_gradebook, recorded_assignment
 from .nbgrader_api import CourseError, check_assignment
+from .schedule import apply_due_date
 
 
 def students_to_grade(api, assignment, students=None):
     """The students to grade: all who submitted, or the given ones, checked against submitted/."""
+    check_assignment(api, assignment)
     submitted = sorted(api.get_submitted_students(assignment))
     if not submitted:
         raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/")
@@ -24,6 +26,7 @@ def grade(api, assignment, students=None, on_done=None):
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
+    apply_due_date(api, assignment)
     results = {}
     for student in students:
         results[student] = api.autograde(assignment, student, force=True, create=True)

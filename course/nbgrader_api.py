@@ -46,3 +46,9 @@ def check_assignment(api, assignment):
     if not source.is_dir():
         known = ", ".join(sorted(api.get_source_assignments())) or "none"
         raise CourseError(f"unknown assignment {assignment!r} (known: {known})")
+
+
+def last_line(result):
+    """The last line of what an NbGraderAPI call reported, for a one-line error."""
+    text = (result.get("error") or result.get("log") or "").strip()
+    return text.splitlines()[-1] if text else "no details"

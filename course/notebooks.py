@@ -53,10 +53,14 @@ def fill(release_notebook, answers):
     return notebook
 
 
+def write(notebook, path):
+    nbformat.write(notebook, str(path))
+
+
 def write_submission(notebook, course_root, student, assignment, name=None):
     """Write `notebook` where nbgrader expects a submission and return its path."""
     folder = Path(course_root) / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name or assignment}.ipynb"
-    nbformat.write(notebook, str(path))
+    write(notebook, path)
     return path

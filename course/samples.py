@@ -6,6 +6,9 @@ student types them too except where noted, the blank student submits the
 release untouched.
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from . import notebooks
@@ -63,9 +66,44 @@ def sample_notebook(course_root, assignment, kind):
     return notebooks.fill(release, answers)
 
 
-def write_samples(course_root, assignment):
-    """Put every sample student's submission into submitted/; return the student ids."""
-    for student, kind in STUDENTS.items():
-        notebook = sample_notebook(course_root, assignment, kind)
-        notebooks.write_submission(notebook, course_root, student, assignment)
-    return list(STUDENTS)
+def student_nbgrader(student, home, exchange, course_id, *args, user=None):
+    """Run an nbgrader command as a student would: in their home, under their name.
+
+    nbgrader takes the student's id from the operating-system user name, so the
+    command runs under Debian's nss_wrapper, which gives the user id the student's
+    name. `user` (uid, gid) also switches to that user id (needs root); without
+    it the command keeps this process's user id.
+    """
+    env = dict(os.environ, USER=student, LOGNAME=student, HOME=str(home),
+               JUPYTER_CONFIG_DIR=str(Path(home) / ".jupyter"),
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    prefix = []
+    if user is not None:
+        prefix = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"]
+    env.update(named_user(student, user or (os.getuid(), os.getgid()), home))
+    command = prefix + [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
+                        f"--CourseDirectory.course_id={course_id}"]
+    return subprocess.run(command, cwd=home, env=env, capture_output=True, text=True, timeout=600)
+
+
+def named_user(student, user, home):
+    """Environment under which nss_wrapper names the user id `student`."""
+    library = next(iter(sorted(Path("/usr/lib").glob("*/libnss_wrapper.so"))), None)
+    if library is None:
+        raise RuntimeError("libnss_wrapper.so is missing: apt-get install libnss-wrapper (make does it)")
+    passwd, group = Path(home) / ".passwd", Path(home) / ".group"
+    passwd.write_text(f"{student}:x:{user[0]}:{user[1]}::{home}:/bin/sh\n")
+    group.write_text(f"{student}:x:{user[1]}:\n")
+    return {"LD_PRELOAD": str(library), "NSS_WRAPPER_PASSWD": str(passwd), "NSS_WRAPPER_GROUP": str(group)}
+
+
+def fetch_and_submit(course_root, exchange, course_id, assignment, student, kind, home, user=None):
+    """A sample student fetches the assignment, answers it as their kind does, and submits it."""
+    fetched = student_nbgrader(student, home, exchange, course_id, "fetch_assignment", assignment, user=user)
+    path = Path(home) / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        raise RuntimeError(f"{student} could not fetch {assignment}: {fetched.stderr[-500:]}")
+    notebooks.write(sample_notebook(course_root, assignment, kind), path)
+    submitted = student_nbgrader(student, home, exchange, course_id, "submit", assignment, user=user)
+    if submitted.returncode != 0:
+        raise RuntimeError(f"{student} could not submit {assignment}: {submitted.stderr[-500:]}")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from . import notebooks
 from .gradebook import cell_scores, open_gradebook
+from .tables import render
 
 
 def exercise_order(api, assignment):
@@ -35,13 +36,17 @@ def format_table(table, order):
     rows = [["exercise"] + students]
     rows += [[exercise] + [cell(s, exercise) for s in students] for exercise in exercises]
     rows.append(["total"] + [total(s) for s in students])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return render(rows)
 
 
 def score_table(api, assignment):
     with open_gradebook(api) as gradebook:
         table = cell_scores(gradebook, assignment)
     return format_table(table, exercise_order(api, assignment))
+
+
+def totals(api, assignment, students):
+    """{student: total score after any late penalty} for the graded ones among `students`."""
+    with open_gradebook(api) as gradebook:
+        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment)
+                if s.student.id in students}

@@ -1,7 +1,11 @@
 """The command line: helpful one-line errors that change nothing, and a working grade/export path."""
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +31,13 @@ def fresh_course(tmp_path):
     (["grade", "no_such_assignment"], "unknown assignment 'no_such_assignment'"),
     (["grade", "logistic_regression"], "no submissions of 'logistic_regression'"),
     (["scores", "no_such_assignment"], "is not in the gradebook"),
+    (["release", "no_such_assignment"], "unknown assignment"),
+    (["--exchange", "/nonexistent/exchange", "release", "logistic_regression"], "does not exist"),
+    (["--exchange", "/nonexistent/exchange", "collect", "logistic_regression"], "does not exist"),
+    (["feedback", "logistic_regression"], "no autograded submissions"),
+    (["--exchange", "/tmp", "return", "logistic_regression"], "no feedback for 'logistic_regression'"),
+    (["report", "no_such_assignment"], "unknown assignment"),
+    (["status", "no_such_assignment"], "unknown assignment"),
 ])
 def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, message):
     before = snapshot(fresh_course)
@@ -35,6 +46,26 @@ def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, messag
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot(fresh_course) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_unwritable_exchange_is_reported_and_nothing_changes():
+    base = Path(tempfile.mkdtemp(prefix="course-cli-"))
+    try:
+        base.chmod(0o777)
+        (base / "exchange").mkdir(mode=0o755)
+        (base / "course").mkdir()
+        make_course(base / "course")
+        for path in [base / "course", *(base / "course").rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        before = snapshot(base / "course")
+        result = subprocess.run(["setpriv", "--reuid=20009", "--regid=20009", "--clear-groups", sys.executable,
+                                 "-m", "course", "--root", str(base / "course"), "--exchange", str(base / "exchange"),
+                                 "release", "logistic_regression"], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 1 and "is not writable" in result.stderr, result.stderr[-1000:]
+        assert snapshot(base / "course") == before
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_missing_gradebook_is_reported_not_created(tmp_path):
@@ -50,7 +81,8 @@ def test_not_a_course_root(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in ["generate", "grade", "export", "scores", "demo"]:
+    for command in ["release", "collect", "grade", "feedback", "return", "export", "report", "status",
+                    "scores", "generate", "demo"]:
         result = subprocess.run([sys.executable, "-m", "course", command, "--help"], cwd=REPO,
                                 capture_output=True, text=True)
         assert result.returncode == 0 and "usage:" in result.stdout
@@ -60,7 +92,7 @@ def score_tables(output):
     """{assignment: {row name: [cells]}} from the demo's printed score tables."""
     tables, current = {}, None
     for line in output.splitlines():
-        if line.startswith("== ") and ": autograding" in line:
+        if line.startswith("== ") and "autograding" in line:
             current = tables.setdefault(line[3:].split(":")[0], {})
         elif current is not None and line.strip() and not line.startswith(("==", "--")):
             current[line.split()[0]] = line.split()[1:]

@@ -1,0 +1,46 @@
+"""Who submitted, who is graded, who needs manual grading, who is late."""
+
+from pathlib import Path
+
+from .gradebook import open_gradebook, recorded_assignment
+from .nbgrader_api import check_assignment
+from .tables import render
+
+
+def status_rows(api, assignment):
+    """One row per student who submitted or is in the gradebook for `assignment`."""
+    check_assignment(api, assignment)
+    root = Path(api.coursedir.root)
+    submitted = set(api.get_submitted_students(assignment))
+    autograded = set(api.get_autograded_students(assignment))
+    records = {}
+    with open_gradebook(api) as gradebook:
+        recorded_assignment(gradebook, assignment)
+        for submission in gradebook.assignment_submissions(assignment):
+            pending = sorted(grade.name for notebook in submission.notebooks for grade in notebook.grades
+                             if grade.needs_manual_grade)
+            records[submission.student.id] = (submission.total_seconds_late, pending)
+    rows = []
+    for student in sorted(submitted | set(records)):
+        seconds_late, pending = records.get(student, (0, []))
+        timestamp = api.get_submitted_timestamp(assignment, student) if student in submitted else None
+        rows.append({
+            "student": student,
+            "submitted": timestamp.strftime("%Y-%m-%d %H:%M") if timestamp else "no",
+            "late": _duration(seconds_late) if seconds_late > 0 else "",
+            "graded": "yes" if student in autograded and (root / "autograded" / student / assignment).is_dir() else "no",
+            "needs manual grading": ", ".join(pending),
+        })
+    return rows
+
+
+def _duration(seconds):
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m late"
+
+
+def format_rows(rows):
+    if not rows:
+        return "no submissions yet"
+    columns = list(rows[0])
+    return render([columns] + [[row[column] for column in columns] for row in rows])
