@@ -28,10 +28,18 @@ SYSTEM_DEPS := /usr/lib/x86_64-linux-gnu/libnss_wrapper.so
 
 $(SYSTEM_DEPS):
 	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || \
-		(apt-get update -q && apt-get install -y -q libnss-wrapper)
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q libnss-wrapper)
 
-## test: unit and autograder tests, plus nbval over source/ and notebooks/
-test: $(STAMP) $(SYSTEM_DEPS)
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+## test: unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
+test: $(STAMP) $(SYSTEM_DEPS) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 

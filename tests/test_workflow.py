@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, REPO, make_course
+from conftest import ASSIGNMENTS, make_course
 from course import samples
 
 COURSE_ID = "logistic-regression"
