@@ -1,6 +1,7 @@
 """Command line: python -m course COMMAND ...  (run it from the course root, or give --root)."""
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -34,7 +35,7 @@ def command_grade(api, args):
     from .scores import totals
 
     progress = Progress(len(students_to_grade(api, args.assignment, args.student)))
-    results = grade(api, args.assignment, args.student,
+    results = grade(api, args.assignment, args.student, jobs=args.jobs,
                     on_done=lambda student, result: progress.step(
                         student if result["success"] else f"{student}: FAILED"))
     failed = sorted(student for student, result in results.items() if not result["success"])
@@ -111,6 +112,9 @@ def parser():
             command.add_argument("assignment")
         if takes_students:
             command.add_argument("--student", nargs="+", metavar="ID", help="only these students")
+    commands.choices["grade"].add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="grade N students at once in worker processes (default: the number of cores; 1: one by one)")
     commands.choices["export"].add_argument("--to", default="grades.csv",
                                             help="the CSV file, from the course root (default: grades.csv)")
     return main

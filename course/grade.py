@@ -17,9 +17,10 @@ def students_to_grade(api, assignment, students=None):
     return list(students) if students else submitted
 
 
-def grade(api, assignment, students=None, on_done=None):
+def grade(api, assignment, students=None, on_done=None, jobs=1):
     """Autograde each student's submission; return {student: nbgrader's result dict}.
 
+    With jobs > 1, that many worker processes grade private copies (course/parallel.py).
     `on_done(student, result)` is called after each student, for progress reports.
     """
     check_assignment(api, assignment)
@@ -27,6 +28,9 @@ def grade(api, assignment, students=None, on_done=None):
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
     apply_due_date(api, assignment)
+    if jobs > 1:
+        from .parallel import grade_parallel
+        return grade_parallel(api, assignment, students, jobs, on_done)
     results = {}
     for student in students:
         results[student] = api.autograde(assignment, student, force=True, create=True)
