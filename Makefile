@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all test demo lab release data feedback clean
+.PHONY: all test demo lab release data grade feedback report export clean
 
 all: test
 
@@ -47,9 +47,16 @@ test: $(STAMP) $(SYSTEM_DEPS) $(CHROMIUM)
 demo: $(STAMP) $(SYSTEM_DEPS)
 	$(BIN)/python -m course demo
 
-## feedback: feedback HTML for every autograded student (ASSIGNMENT=name for one assignment)
-feedback: $(STAMP)
-	for assignment in $${ASSIGNMENT:-$$(ls source)}; do $(BIN)/python -m course feedback $$assignment || exit 1; done
+# The instructor's common steps, for every assignment or ASSIGNMENT=name (python -m course COMMAND --help).
+## grade: autograde submitted/ into the gradebook
+## feedback: feedback HTML for every autograded student
+## report: reports/<assignment>/index.html
+grade feedback report: $(STAMP)
+	for assignment in $${ASSIGNMENT:-$$(ls source)}; do $(BIN)/python -m course $@ $$assignment || exit 1; done
+
+## export: the gradebook to grades.csv
+export: $(STAMP)
+	$(BIN)/python -m course export --to grades.csv
 
 ## lab: open JupyterLab on the course
 lab: $(STAMP)

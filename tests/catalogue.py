@@ -145,6 +145,14 @@ LOGISTIC_REGRESSION = [
             # A column-vector y raises a DataConversionWarning in the answer cell; the fit is the same.
             {"fit_hours_model": "model = LogisticRegression(max_iter=1000)\n"
                                 "model.fit(hours_studied_scaled, passed_exam.reshape(-1, 1))"}),
+    Variant("explicit_l2_penalty_with_future_warning",
+            # penalty="l2" is the default, deprecated since scikit-learn 1.8: a FutureWarning, same fit.
+            {"fit_exam_model": "model_2 = LogisticRegression(penalty='l2').fit(exam_features_scaled_train, "
+                               "passed_exam_2_train)\nprint('Coefficients (hours, math courses):', model_2.coef_[0])"}),
+    Variant("exploration_with_convergence_warning",
+            # An unconverged exploratory fit warns; the answer itself is right.
+            {"fit_hours_model": "LogisticRegression(max_iter=1).fit(hours_studied * 60, passed_exam)\n"
+                                "model = LogisticRegression().fit(hours_studied_scaled, passed_exam)"}),
     Variant("coefficients_as_numbers",
             {"coefficients": "calculated_coefficients = model.coef_[0]\nintercept = model.intercept_[0]"
                              + PRINT_COEFFICIENTS}),
