@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -85,10 +85,11 @@ def term():
         submit("bob", "blank", assignment)
         time.sleep(1.1)  # nbgrader's submission timestamps have a resolution of a second
         submit("bob", "typical", assignment)
-    due = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # The due date has whole seconds: round up past bob's last submission, then wait past it.
+    due = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with open(root / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.Course.due_dates = {{a: {due!r} for a in {ASSIGNMENTS!r}}}\n")
-    time.sleep(1.1)
+    time.sleep(2.1)
     for assignment in ASSIGNMENTS:
         submit("alice", "perfect", assignment)
 
