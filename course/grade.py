@@ -23,7 +23,6 @@ def grade(api, assignment, students=None, on_done=None, jobs=1):
     With jobs > 1, that many worker processes grade private copies (course/parallel.py).
     `on_done(student, result)` is called after each student, for progress reports.
     """
-    check_assignment(api, assignment)
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)

@@ -3,7 +3,7 @@
 Each sample is built from the current release, so it always matches the
 assignment: the perfect student types the reference solutions, the typical
 student types them too except where noted, the blank student submits the
-release untouched.
+release untouched. tests/catalogue.py grades each typical mistake on its own.
 """
 
 import os

@@ -9,6 +9,8 @@ student learns what went wrong.
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from course.samples import TYPICAL_MISTAKES
+
 
 @dataclass
 class Variant:
@@ -23,6 +25,10 @@ class Variant:
         return not self.expected
 
 
+# The demo's typical student makes some of these mistakes; the catalogue grades the same code.
+TYPICAL = TYPICAL_MISTAKES["logistic_regression"]
+TYPICAL_FROM_SCRATCH = TYPICAL_MISTAKES["logistic_regression_from_scratch"]
+
 PRINT_COEFFICIENTS = """
 print("Coefficient:", calculated_coefficients)
 print("Intercept:", intercept)"""
@@ -34,15 +40,10 @@ for hours, probability in zip(guessed_hours.ravel(), np.ravel(passed_predictions
 PRINT_ACCURACY = """
 print(f"Test accuracy: {accuracy_2:.3f}")"""
 
-SCALE_HOURS = """\
-scaler = StandardScaler().fit(hours_studied)
-hours_studied_scaled = scaler.transform(hours_studied)
-"""
-
 LOGISTIC_REGRESSION = [
     # ---- realistic mistakes: each loses the points of its own exercise only ----
     Variant("guessed_scaled_with_own_statistics",
-            {"scale_hours": SCALE_HOURS + "guessed_hours_scaled = StandardScaler().fit_transform(guessed_hours)"},
+            {"scale_hours": TYPICAL["scale_hours"]},
             {"test_scale_hours_guessed": 0}, "own mean and standard deviation"),
     Variant("min_max_scaling",
             {"scale_hours": "from sklearn.preprocessing import MinMaxScaler\n"
@@ -67,8 +68,7 @@ LOGISTIC_REGRESSION = [
             {"pass_probabilities": "passed_predictions = model.predict(guessed_hours_scaled)" + PRINT_PROBABILITIES},
             {"test_pass_probabilities": 0}, "Use predict_proba"),
     Variant("probability_of_failing",
-            {"pass_probabilities": "passed_predictions = model.predict_proba(guessed_hours_scaled)[:, 0]"
-                                   + PRINT_PROBABILITIES},
+            {"pass_probabilities": TYPICAL["pass_probabilities"]},
             {"test_pass_probabilities": 0}, "column 0"),
     Variant("both_probability_columns",
             {"pass_probabilities": "passed_predictions = model.predict_proba(guessed_hours_scaled)"},
@@ -81,7 +81,7 @@ LOGISTIC_REGRESSION = [
             {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"},
             {"test_sigmoid": 0}, "sign"),
     Variant("sigmoid_only_for_scalars",
-            {"sigmoid": "import math\n\ndef sigmoid(z):\n    return 1 / (1 + math.exp(-z))"},
+            {"sigmoid": TYPICAL["sigmoid"]},
             {"test_sigmoid": 0}, "use np.exp"),
     Variant("exam_scaler_fitted_on_test_set",
             {"scale_exam_features": "exam_features_scaled_train = StandardScaler().fit_transform(exam_features_train)\n"
@@ -111,7 +111,7 @@ LOGISTIC_REGRESSION = [
              "accuracy": "accuracy_2 = model_2.score(exam_features_scaled_test, passed_exam_2_test)" + PRINT_ACCURACY},
             {"test_predict_exam": 0}, "not predict_proba"),
     Variant("accuracy_as_percentage",
-            {"accuracy": "accuracy_2 = 100 * np.mean(passed_predictions_2 == passed_exam_2_test)" + PRINT_ACCURACY},
+            {"accuracy": TYPICAL["accuracy"]},
             {"test_accuracy": 0}, "percentage"),
     Variant("accuracy_as_error_rate",
             {"accuracy": "accuracy_2 = np.mean(passed_predictions_2 != passed_exam_2_test)" + PRINT_ACCURACY},
@@ -198,8 +198,7 @@ FROM_SCRATCH = [
             {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"},
             {"test_sigmoid": 0}, "check the sign"),
     Variant("loss_summed_not_averaged",
-            {"log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-15, 1 - 1e-15)\n"
-                         "    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))"},
+            {"log_loss": TYPICAL_FROM_SCRATCH["log_loss"]},
             {"test_log_loss": 0}, "divide by n"),
     Variant("loss_without_minus_sign",
             {"log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-15, 1 - 1e-15)\n"
@@ -232,8 +231,7 @@ FROM_SCRATCH = [
                 "        history.append", "    history = []\n    history.append"))},
             {"test_gradient_descent_history": 0}, "one loss per iteration"),
     Variant("threshold_with_greater_or_equal",
-            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
-                              "    return (np.asarray(probabilities) >= threshold).astype(int)"},
+            {"predict_class": TYPICAL_FROM_SCRATCH["predict_class"]},
             {"test_predict_class": 0}, "use >, not >="),
     Variant("threshold_argument_ignored",
             {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
