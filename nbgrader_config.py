@@ -24,6 +24,8 @@ c.OverwriteCells.add_missing_cells = True
 # Keep autograded notebooks (and feedback) small when a cell prints without end.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+# ...and bounded while it runs: output past this many bytes per cell is dropped as it arrives.
+c.RobustExecute.max_output_bytes = 1_000_000
 
 # Autograding re-checks every passing test cell outside the student's kernel, on
 # a plain-data record of what the test read (course/verify.py), and survives a

@@ -35,7 +35,11 @@ def command_grade(api, args):
     from .scores import totals
 
     progress = Progress(len(students_to_grade(api, args.assignment, args.student)))
-    results = grade(api, args.assignment, args.student, jobs=args.jobs,
+    if args.no_sandbox:
+        print("warning: --no-sandbox: student code runs as you, with access to the hidden tests, the "
+              "gradebook and your files", file=sys.stderr)
+    results = grade(api, args.assignment, args.student, jobs=args.jobs, sandboxed=not args.no_sandbox,
+                    scheduler=args.scheduler,
                     on_done=lambda student, result: progress.step(
                         student if result["success"] else f"{student}: FAILED"))
     failed = sorted(student for student, result in results.items() if not result["success"])
@@ -115,6 +119,12 @@ def parser():
     commands.choices["grade"].add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
         help="grade N students at once in worker processes (default: the number of cores; 1: one by one)")
+    commands.choices["grade"].add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT",
+        help="grade on the workers of this Dask distributed scheduler instead of local processes")
+    commands.choices["grade"].add_argument(
+        "--no-sandbox", action="store_true",
+        help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)")
     commands.choices["export"].add_argument("--to", default="grades.csv",
                                             help="the CSV file, from the course root (default: grades.csv)")
     return main

@@ -1,7 +1,10 @@
-"""nbgrader's Execute, made to survive a kernel that dies or stops answering."""
+"""nbgrader's Execute, made to survive a kernel that dies or stops answering, and to bound output."""
+
+import json
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
+from traitlets import Integer
 
 
 class RobustExecute(Execute):

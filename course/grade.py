@@ -2,6 +2,8 @@
 
 from .gradebook import open_gradebook, recorded_assignment
 from .nbgrader_api import CourseError, check_assignment
+from .parallel import grade_parallel
+from .sandbox import SandboxError, check_available
 from .schedule import apply_due_date
 
 
@@ -17,22 +19,21 @@ def students_to_grade(api, assignment, students=None):
     return list(students) if students else submitted
 
 
-def grade(api, assignment, students=None, on_done=None, jobs=1):
-    """Autograde each student's submission; return {student: nbgrader's result dict}.
+def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, scheduler=None):
+    """Autograde each student's submission; return {student: {"success": bool, "error": str}}.
 
-    With jobs > 1, that many worker processes grade private copies (course/parallel.py).
-    `on_done(student, result)` is called after each student, for progress reports.
+    `jobs` local worker processes, or the Dask cluster at `scheduler`, grade
+    private copies, each student's notebook in a sandbox unless `sandboxed` is
+    False (course/parallel.py, course/sandbox.py). `on_done(student, result)` is
+    called after each student, for progress reports.
     """
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
     apply_due_date(api, assignment)
-    if jobs > 1:
-        from .parallel import grade_parallel
-        return grade_parallel(api, assignment, students, jobs, on_done)
-    results = {}
-    for student in students:
-        results[student] = api.autograde(assignment, student, force=True, create=True)
-        if on_done:
-            on_done(student, results[student])
-    return results
+    if sandboxed and scheduler is None:
+        try:
+            check_available()
+        except SandboxError as error:
+            raise CourseError(str(error)) from None
+    return grade_parallel(api, assignment, students, jobs, on_done, sandboxed, scheduler)

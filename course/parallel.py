@@ -1,46 +1,61 @@
 """Autograde several students at once; only this process writes the gradebook.
 
-Each student is graded by stock `nbgrader autograde` in a worker process, in a
-throw-away copy of the course: the config and tooling, the assignment's source,
-the student's submission and a snapshot of the gradebook. The worker hands back
-plain data, the autograded files and each cell's results, and the coordinator
-records them in the real gradebook through nbgrader's API. A worker that fails
-or is killed costs that one student, who is reported and can be regraded alone.
+Each student is graded by nbgrader's own autograder in a worker: a local
+process, or a Dask distributed worker on this or another machine. The worker
+gets plain data (the config and tooling, the assignment's source, the
+student's submission and a snapshot of the gradebook), grades it in a
+throw-away folder and hands back plain data: the autograded files and each
+cell's results. The coordinator records them in the real gradebook through
+nbgrader's API. A worker that fails or is killed costs that one student, who
+is reported and can be regraded alone.
+
+Workers keep one warm sandbox (course/sandbox.py) for all the students they grade.
 """
 
-import base64
+import atexit
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
 from .gradebook import gradebook_path
+from .nbgrader_api import last_line, open_api
 
-WORKER_TIMEOUT = 3600
-
-
-def copy_for_worker(root, assignment, student, snapshot, workdir):
-    """The files one student's grading needs, copied into `workdir`."""
-    root, workdir = Path(root), Path(workdir)
-    shutil.copy(root / "nbgrader_config.py", workdir)
-    shutil.copytree(root / "course", workdir / "course", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "source" / assignment, workdir / "source" / assignment)
-    shutil.copytree(root / "submitted" / student / assignment, workdir / "submitted" / student / assignment)
-    shutil.copy(snapshot, workdir / "gradebook.db")
+_sandbox = None  # this worker's warm sandbox
 
 
-def read_results(workdir, course_id, assignment, student):
-    """The worker's grading as plain data: files (base64) and per-notebook, per-cell results."""
-    workdir = Path(workdir)
-    graded = workdir / "autograded" / student / assignment
-    files = {str(path.relative_to(graded)): base64.b64encode(path.read_bytes()).decode()
-             for path in sorted(graded.rglob("*")) if path.is_file()}
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}", course_id) as gradebook:
+def folder_bytes(folder, under):
+    """{path under `under`: bytes} of every file in `folder`, caches left out."""
+    return {str(Path(under) / path.relative_to(folder)): path.read_bytes()
+            for path in sorted(Path(folder).rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts}
+
+
+def pack(root, assignment, student, gradebook):
+    """Everything a worker needs to grade one student, as plain data."""
+    root = Path(root)
+    files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
+             **folder_bytes(root / "course", "course"),
+             **folder_bytes(root / "source" / assignment, f"source/{assignment}"),
+             **folder_bytes(root / "submitted" / student / assignment, f"submitted/{student}/{assignment}")}
+    return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook}
+
+
+def unpack(payload, folder):
+    for name, data in payload["files"].items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / "gradebook.db").write_bytes(payload["gradebook"])
+
+
+def read_results(folder, course_id, assignment, student):
+    """The grading in `folder` as plain data: autograded files and per-notebook, per-cell results."""
+    graded = folder / "autograded" / student / assignment
+    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}", course_id) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         notebooks = {
             notebook.name: {
@@ -49,29 +64,50 @@ def read_results(workdir, course_id, assignment, student):
                 "late_submission_penalty": notebook.late_submission_penalty,
             } for notebook in submission.notebooks}
         timestamp = submission.timestamp.isoformat() if submission.timestamp else None
-    return {"files": files, "notebooks": notebooks, "timestamp": timestamp}
+    return {"files": folder_bytes(graded, "."), "notebooks": notebooks, "timestamp": timestamp}
 
 
-def grade_in_copy(root, course_id, assignment, student, snapshot):
-    """Worker: grade one student with stock nbgrader in a private copy; return plain data."""
-    with tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as workdir:
-        copy_for_worker(root, assignment, student, snapshot, workdir)
-        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-        run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}",
-                              "--force"], cwd=workdir, env=env, capture_output=True, text=True,
-                             timeout=WORKER_TIMEOUT)
-        if run.returncode != 0:
-            raise RuntimeError(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "autograde failed")
-        return read_results(workdir, course_id, assignment, student)
+def warm_sandbox():
+    """This worker's sandbox, started on first use and again if its server died."""
+    global _sandbox
+    from .sandbox import Sandbox
+    if _sandbox is not None and not _sandbox.alive():
+        _sandbox.close()
+        _sandbox = None
+    if _sandbox is None:
+        _sandbox = Sandbox()
+        atexit.register(_sandbox.close)
+        Finalize(_sandbox, _sandbox.close, exitpriority=10)  # pool workers leave by os._exit, past atexit
+        os.environ.update(_sandbox.jupyter_environment())
+    return _sandbox
+
+
+def grade_payload(payload, sandboxed=True):
+    """Worker: grade one packed student with nbgrader's autograder; return plain data."""
+    assignment, student = payload["assignment"], payload["student"]
+    sandbox = warm_sandbox() if sandboxed else None
+    with tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as folder:
+        folder = Path(folder)
+        unpack(payload, folder)
+        api = open_api(folder, **(sandbox.nbgrader_overrides() if sandbox else {}))
+        try:
+            result = api.autograde(assignment, student, force=True, create=True)
+        finally:
+            if sandbox:
+                sandbox.clear_runtime()
+        if not result["success"]:
+            raise RuntimeError(last_line(result))
+        return read_results(folder, api.coursedir.course_id, assignment, student)
 
 
 def record(api, assignment, student, results):
     """Coordinator: put a worker's autograded files in place and its results in the gradebook."""
     graded = Path(api.coursedir.root) / "autograded" / student / assignment
-    shutil.rmtree(graded, ignore_errors=True)
+    for path in sorted(graded.rglob("*"), reverse=True) if graded.is_dir() else ():
+        path.rmdir() if path.is_dir() else path.unlink()
     for name, data in results["files"].items():
         (graded / name).parent.mkdir(parents=True, exist_ok=True)
-        (graded / name).write_bytes(base64.b64decode(data))
+        (graded / name).write_bytes(data)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         gradebook.update_or_create_student(student)
         timestamp = {"timestamp": results["timestamp"]} if results["timestamp"] else {}
@@ -86,23 +122,33 @@ def record(api, assignment, student, results):
         gradebook.db.commit()
 
 
-def grade_parallel(api, assignment, students, jobs, on_done=None):
-    """Grade `students` with `jobs` worker processes; return {student: result dict} like api.autograde."""
-    root = Path(api.coursedir.root)
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="gradebook-snapshot-") as scratch:
-        snapshot = Path(scratch) / "gradebook.db"
-        shutil.copy(gradebook_path(api), snapshot)
+@contextmanager
+def executor(jobs, scheduler):
+    """Local worker processes, or the workers of the Dask cluster at `scheduler`."""
+    if scheduler is None:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_in_copy, root, api.coursedir.course_id, assignment, student, snapshot):
-                       student for student in students}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    record(api, assignment, student, future.result())
-                    results[student] = {"success": True}
-                except Exception as error:  # a failed or killed worker costs this student only
-                    results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
-                if on_done:
-                    on_done(student, results[student])
+            yield pool
+        return
+    from distributed import Client
+    with Client(scheduler, timeout=30) as client:
+        yield client.get_executor(pure=False)
+
+
+def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
+    """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}."""
+    root = Path(api.coursedir.root)
+    snapshot = gradebook_path(api).read_bytes()
+    results = {}
+    with executor(jobs, scheduler) as pool:
+        futures = {pool.submit(grade_payload, pack(root, assignment, student, snapshot), sandboxed): student
+                   for student in students}
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                record(api, assignment, student, future.result())
+                results[student] = {"success": True}
+            except Exception as error:  # a failed or killed worker costs this student only
+                results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
+            if on_done:
+                on_done(student, results[student])
     return results

@@ -1,18 +1,22 @@
-"""`course grade --jobs N` gives the grades of stock sequential `nbgrader autograde`, cell by cell."""
+"""`course grade` in sandboxes, with local workers or on a Dask cluster, gives the grades of stock
+sequential `nbgrader autograde`, cell by cell."""
 
+import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from nbgrader.api import Gradebook
 
 from catalogue import CATALOGUES, Variant
-from conftest import make_course, nbgrader, submit_variants
+from conftest import REPO, make_course, nbgrader, submit_variants
 from hostile import HOSTILE
 
 ASSIGNMENT = "logistic_regression"
-STUDENTS = [Variant("ref", {})] + CATALOGUES[ASSIGNMENT][:3] + CATALOGUES[ASSIGNMENT][-2:] + [
-    next(v for v in HOSTILE if v.name == "kills_its_kernel")]
+STUDENTS = [Variant("ref", {})] + CATALOGUES[ASSIGNMENT][:3] + CATALOGUES[ASSIGNMENT][-2:] + HOSTILE
+BIN = os.path.dirname(sys.executable)
 
 
 def cell_results(root):
@@ -27,34 +31,75 @@ def cell_results(root):
     return cells, penalties
 
 
+def course_grade(root, *options):
+    return subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, *options],
+                          capture_output=True, text=True, timeout=1800)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    stock, parallel = tmp_path_factory.mktemp("stock"), tmp_path_factory.mktemp("parallel")
-    for root in (stock, parallel):
+def dask_cluster():
+    """A real Dask scheduler and two single-threaded workers on 127.0.0.1."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    scheduler = subprocess.Popen([f"{BIN}/dask", "scheduler", "--host", "127.0.0.1", "--port",
+                                  address.rsplit(":", 1)[1], "--no-dashboard"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen([f"{BIN}/dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                "--host", "127.0.0.1", "--no-dashboard"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from distributed import Client
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=120)
+    yield address
+    for process in (workers, scheduler):
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, dask_cluster):
+    """The same submissions graded by stock nbgrader, by `--jobs 2` and by `--scheduler` (Dask)."""
+    roots = {name: tmp_path_factory.mktemp(name) for name in ("stock", "local", "dask")}
+    for root in roots.values():
         make_course(root)
         submit_variants(root, ASSIGNMENT, STUDENTS)
-    broken = parallel / "submitted" / "broken" / ASSIGNMENT
+    broken = roots["local"] / "submitted" / "broken" / ASSIGNMENT
     broken.mkdir(parents=True)
     (broken / f"{ASSIGNMENT}.ipynb").write_text("{ this is not a notebook")
-    assert nbgrader("autograde", ASSIGNMENT, "--force", cwd=stock).returncode == 0
-    run = subprocess.run([sys.executable, "-m", "course", "--root", str(parallel), "grade", ASSIGNMENT,
-                          "--jobs", "2"], capture_output=True, text=True, timeout=1800)
-    return stock, parallel, run
+    assert nbgrader("autograde", ASSIGNMENT, "--force", cwd=roots["stock"]).returncode == 0
+    started = time.monotonic()
+    runs = {"local": course_grade(roots["local"], "--jobs", "2"),
+            "dask": course_grade(roots["dask"], "--scheduler", dask_cluster)}
+    print(f"graded twice in {time.monotonic() - started:.0f} s")
+    return roots, runs
 
 
-def test_grades_are_identical_to_stock_nbgrader(both):
-    stock, parallel, _ = both
-    stock_cells, stock_penalties = cell_results(stock)
-    parallel_cells, parallel_penalties = cell_results(parallel)
+@pytest.mark.parametrize("how", ["local", "dask"])
+def test_grades_are_identical_to_stock_nbgrader(graded, how):
+    roots, runs = graded
+    stock_cells, stock_penalties = cell_results(roots["stock"])
+    cells, penalties = cell_results(roots[how])
     assert len(stock_cells) == len(STUDENTS) * 12
-    assert {k: v for k, v in parallel_cells.items() if k[0] != "broken"} == stock_cells
-    assert {k: v for k, v in parallel_penalties.items() if k != "broken"} == stock_penalties
+    assert {k: v for k, v in cells.items() if k[0] != "broken"} == stock_cells, runs[how].stdout[-2000:]
+    assert {k: v for k, v in penalties.items() if k != "broken"} == stock_penalties
     for variant in STUDENTS:
-        assert (parallel / "autograded" / variant.name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+        assert (roots[how] / "autograded" / variant.name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
 
 
-def test_a_failing_worker_costs_one_student(both):
-    _, parallel, run = both
-    assert run.returncode == 1
-    assert f"graded {len(STUDENTS)} of {len(STUDENTS) + 1} submissions" in run.stdout
-    assert "failed: broken (regrade one with --student ID)" in run.stdout
+def test_a_failing_worker_costs_one_student(graded):
+    _, runs = graded
+    assert runs["local"].returncode == 1
+    assert f"graded {len(STUDENTS)} of {len(STUDENTS) + 1} submissions" in runs["local"].stdout
+    assert "failed: broken (regrade one with --student ID)" in runs["local"].stdout
+
+
+def test_dask_run_reports_every_student(graded):
+    _, runs = graded
+    assert runs["dask"].returncode == 0, runs["dask"].stderr[-2000:]
+    assert f"graded {len(STUDENTS)} of {len(STUDENTS)} submissions" in runs["dask"].stdout

@@ -1,0 +1,238 @@
+"""Run student notebooks in a sandbox, from warm kernels.
+
+A grading worker starts one bubblewrap (bwrap) sandbox and, inside it, the
+kernel server of course/zygote.py, which imports numpy, pandas, scikit-learn
+and matplotlib once and forks a kernel per submission. nbgrader's own
+execution runs unchanged: its kernelspec, "course-sandbox", starts
+`python -m course.sandbox CONNECTION_FILE`, a launcher that asks the server for
+a kernel and stands in for it (exit status, signals). The kernel talks to
+nbgrader over IPC sockets in a folder shared with the sandbox.
+
+Inside the sandbox a kernel sees the system's /usr, the Python installation
+and a scratch copy of its notebook's folder; not the course (source/,
+gradebook.db, other students), nor the instructor's home. It has no network,
+it runs as an unprivileged user (nobody, when grading as root) and under
+limits on CPU time, memory, processes, file size and open files.
+"""
+
+import base64
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+KERNEL_NAME = "course-sandbox"
+NOBODY = 65534
+LIMITS = {  # setrlimit values for each kernel
+    "cpu": 600,  # seconds of CPU time
+    "as": 4 << 30,  # bytes of address space
+    "nproc": 64,  # processes, counted inside the sandbox
+    "fsize": 64 << 20,  # bytes per written file
+    "nofile": 256,  # open files
+}
+SCRATCH_BYTES = 256 << 20  # size of each of the sandbox's tmpfs: /scratch, /tmp, /dev/shm
+MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
+ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in its scratch folder)
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONPATH": "/opt/course",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+PASSED_ON = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # nbgrader tells kernels it is grading (as stock)
+ETC = ["ld.so.cache", "localtime", "fonts", "mime.types", "nsswitch.conf"]
+HOW_TO_ENABLE = (
+    "Install bubblewrap (Debian/Ubuntu: apt install bubblewrap; make test installs it) and allow "
+    "unprivileged user namespaces (Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu 24.04+: "
+    "sysctl kernel.apparmor_restrict_unprivileged_userns=0; in a container, run it with user "
+    "namespaces allowed). Or grade with --no-sandbox, which runs student code as you, next to the "
+    "hidden tests and the gradebook.")
+
+
+class SandboxError(Exception):
+    """The sandbox cannot be created on this machine."""
+
+
+def sandbox_user():
+    """(uid, gid) kernels run as: nobody when grading as root (root ignores process limits), else you."""
+    return (NOBODY, NOBODY) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+def check_available():
+    """Raise SandboxError, saying why and how to fix it, unless a sandbox can be created here."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxError(f"cannot sandbox student code: bubblewrap (bwrap) is not installed. {HOW_TO_ENABLE}")
+    uid, gid = sandbox_user()
+    trial = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, text=True, user=uid, group=gid, extra_groups=[], timeout=30)
+    if trial.returncode != 0:
+        raise SandboxError(f"cannot sandbox student code: bwrap failed ({trial.stderr.strip() or trial.returncode}). "
+                           f"{HOW_TO_ENABLE}")
+
+
+def read_only_roots():
+    """{path in the sandbox: real path} of what kernels read: Python, the virtual environment, course/."""
+    roots = {str(Path(p).resolve()): Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
+    roots["/opt/course/course"] = Path(__file__).resolve().parent
+    return roots
+
+
+def bwrap_command(roots, runtime, font_cache):
+    """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network."""
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            command += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            command += ["--ro-bind", str(path), str(path)]
+    for name in ETC:
+        if (Path("/etc") / name).exists():
+            command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for destination, source in roots.items():
+        command += ["--ro-bind", str(source), destination]
+    for tmpfs in ("/scratch", "/tmp", "/dev/shm"):
+        command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
+    return command + ["--bind", str(runtime), str(runtime), "--ro-bind", str(font_cache), "/opt/font-cache",
+                      "--chdir", "/scratch"]
+
+
+def as_nobody(command, roots, stage):
+    """Run `command` (bwrap) as nobody, from root, with `roots` bind-mounted under `stage` first.
+
+    nobody may not traverse the paths root's Python lives under (/root is 0700), so
+    each root is bind-mounted in a private mount namespace onto a folder nobody
+    can reach, and bwrap binds it from there.
+    """
+    staged, mounts = {}, []
+    for number, (destination, source) in enumerate(roots.items()):
+        staged[destination] = stage / str(number)
+        staged[destination].mkdir(parents=True)
+        mounts.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(staged[destination]))}")
+    inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged)
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+            " && ".join(mounts + ["exec " + shlex.join(inner)])]
+
+
+class Sandbox:
+    """One warm sandbox: a bwrap'd kernel server and the kernelspec that reaches it."""
+
+    def __init__(self):
+        check_available()
+        self.folder = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
+        self.runtime = self.folder / "runtime"  # connection files and IPC sockets, shared with the sandbox
+        self.runtime.mkdir()
+        os.chown(self.runtime, *sandbox_user())
+        self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only launchers reach it
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(str(self.socket_path))
+        self.listener.listen(4)
+        self._write_kernelspec()
+        self.process = self._start_server()
+
+    def _write_kernelspec(self):
+        spec = self.folder / "kernels" / KERNEL_NAME
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "course.sandbox", "{connection_file}"],
+            "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path),
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            "display_name": "Python 3 (grading sandbox)", "language": "python", "interrupt_mode": "signal",
+        }))
+
+    def _start_server(self):
+        import matplotlib
+        font_cache = self.folder / "font-cache"
+        font_cache.mkdir()
+        for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+            shutil.copy(fontlist, font_cache)
+        settings = json.dumps({"limits": LIMITS, "environment": self.environment()})
+        server = [sys.executable, "-m", "course.zygote", str(self.listener.fileno()), settings]
+
+        def command(roots):
+            return bwrap_command(roots, self.runtime, font_cache) + server
+        if os.geteuid() == 0:
+            self.folder.chmod(0o711)
+            command = as_nobody(command, read_only_roots(), self.folder / "roots")
+        else:
+            command = command(read_only_roots())
+        self.log = self.folder / "server.log"  # what the server and its kernels write to stderr
+        with self.log.open("w") as log:
+            process = subprocess.Popen(command, pass_fds=[self.listener.fileno()], env=self.environment(),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+        if process.stdout.readline().strip() != "ready":
+            process.kill()
+            process.wait()
+            raise SandboxError(f"the sandbox's kernel server did not start: {self.log.read_text().strip()}")
+        return process
+
+    @staticmethod
+    def environment():
+        path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+        return {**ENVIRONMENT, "PATH": path}
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def nbgrader_overrides(self):
+        """Config that makes nbgrader's Execute use this sandbox's kernels over IPC."""
+        return {"Execute": {"kernel_name": KERNEL_NAME},
+                "KernelManager": {"transport": "ipc", "ip": str(self.runtime / "kernel")}}
+
+    def jupyter_environment(self):
+        """Environment for the grading process: where the kernelspec and the IPC sockets are."""
+        return {"JUPYTER_PATH": str(self.folder), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+
+    def clear_runtime(self):
+        for entry in self.runtime.iterdir():
+            entry.unlink(missing_ok=True) if not entry.is_dir() else shutil.rmtree(entry, ignore_errors=True)
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+        self.listener.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def folder_files(folder):
+    """The files of a notebook's folder, base64-encoded, for the kernel's scratch copy."""
+    files, total = {}, 0
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+            if total > MAX_FOLDER_BYTES:
+                raise SandboxError(f"the notebook's folder is larger than {MAX_FOLDER_BYTES} bytes")
+            files[str(path.relative_to(folder))] = base64.b64encode(path.read_bytes()).decode()
+    return files
+
+
+def launch(connection_file):
+    """The kernelspec's argv: get a kernel from the sandbox's server and stand in for it until it exits."""
+    request = {"connection": json.loads(Path(connection_file).read_text()), "files": folder_files(os.getcwd()),
+               "environment": {name: os.environ[name] for name in PASSED_ON if name in os.environ}}
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(os.environ["COURSE_SANDBOX_SOCKET"])
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, _: conn.sendall(json.dumps({"signal": number}).encode() + b"\n"))
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return 1
+        reply += chunk
+    return json.loads(reply)["exit"]
+
+
+if __name__ == "__main__":
+    sys.exit(launch(sys.argv[1]))
