@@ -6,6 +6,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from .verify import INJECTED
+
 
 class RobustExecute(Execute):
     """Execute every cell; after a fatal kernel failure, mark the remaining code cells as not run.
@@ -15,11 +17,32 @@ class RobustExecute(Execute):
     broke builtins it relies on): the student is then not graded at all. Here
     the cell that broke the kernel and every code cell after it get an error
     output instead, so their tests score 0 and the cells before keep their scores.
+
+    A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
+    cells that record what a test read, course/verify.py); the rest is dropped as
+    it arrives, so a submission that prints without end cannot fill the grader's memory.
     """
+
+    max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(
+        config=True)
+    max_record_bytes = Integer(64_000_000, help="Output a recording cell may produce").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._failure = None
         return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        if cell_index != getattr(self, "_output_cell", None):
+            self._output_cell, self._output_bytes = cell_index, 0
+        limit = self.max_record_bytes if self.nb.cells[cell_index].metadata.get(INJECTED) else self.max_output_bytes
+        before = self._output_bytes
+        self._output_bytes += len(json.dumps(msg["content"]))
+        if self._output_bytes <= limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if before <= limit:  # the first output over the limit: say so, once
+            outs.append(new_output("stream", name="stdout",
+                                   text=f"\n[output stopped: this cell wrote more than {limit} bytes]\n"))
+        return None
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -7,11 +7,14 @@ release untouched. tests/catalogue.py grades each typical mistake on its own.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from . import notebooks
+from .nbgrader_api import open_api
+from .release import generate
 
 TYPICAL_MISTAKES = {
     "logistic_regression": {
@@ -52,6 +55,18 @@ def predict_class(probabilities, threshold=0.5):
 }
 
 STUDENTS = {"ada": "perfect", "ben": "typical", "cy": "blank"}
+
+
+def copy_course(repository, root):
+    """A course at `root` with the config, tooling and sources of `repository`, every assignment generated."""
+    repository, root = Path(repository), Path(root)
+    shutil.copy(repository / "nbgrader_config.py", root)
+    shutil.copytree(repository / "course", root / "course", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repository / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    api = open_api(root)
+    for assignment in sorted(path.name for path in (root / "source").iterdir() if path.is_dir()):
+        generate(api, assignment)
+    return api
 
 
 def sample_notebook(course_root, assignment, kind):

@@ -104,7 +104,7 @@ def bwrap_command(roots, runtime, font_cache):
     for tmpfs in ("/scratch", "/tmp", "/dev/shm"):
         command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
     return command + ["--bind", str(runtime), str(runtime), "--ro-bind", str(font_cache), "/opt/font-cache",
-                      "--chdir", "/scratch"]
+                      "--remount-ro", "/", "--chdir", "/scratch"]
 
 
 def as_nobody(command, roots, stage):

@@ -1,7 +1,6 @@
 """Shared fixtures: a temporary course made from this repository, and its autograded catalogue."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +13,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from catalogue import CATALOGUES  # noqa: E402
 from course import notebooks  # noqa: E402
-from course.nbgrader_api import open_api  # noqa: E402
-from course.release import generate  # noqa: E402
+from course.samples import copy_course  # noqa: E402
 
 ASSIGNMENTS = sorted(path.name for path in (REPO / "source").iterdir() if path.is_dir())
 REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
@@ -30,13 +28,7 @@ def nbgrader(*args, cwd):
 
 def make_course(root):
     """A course at `root` with this repository's config, tooling and sources, every assignment generated."""
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    shutil.copytree(REPO / "course", root / "course", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    api = open_api(root)
-    for assignment in ASSIGNMENTS:
-        generate(api, assignment)
-    return api
+    return copy_course(REPO, root)
 
 
 def release_notebook(root, assignment):

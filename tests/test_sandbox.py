@@ -1,0 +1,230 @@
+"""The grading sandbox: a hostile notebook graded by `course grade` next to honest students.
+
+The intruder knows where the course lives. It tries to read the hidden tests,
+the gradebook, another student's submission and the instructor's files; to
+write to them; to fork without limit, allocate 50 GB, write a huge file,
+flood its output and open sockets. It reports what happened as JSON in its
+output, and the tests check that nothing leaked, nothing changed, the limits
+held and the honest students' grades are what they would be without it.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from nbformat.v4 import new_code_cell
+
+from catalogue import Variant
+from conftest import make_course, submit_variants
+from grades import autograded_cells
+from private import private_lines
+
+from course import notebooks
+
+ASSIGNMENT = "logistic_regression"
+MARKER = "SANDBOX-REPORT "
+BOMB = "course-sandbox-fork-bomb"
+
+ATTACK = '''\
+import json, os, socket, subprocess, sys, resource
+import numpy as np
+root, secret, port = {root!r}, {secret!r}, {port}
+targets = {{
+    "hidden tests": f"{{root}}/source/{assignment}/{assignment}.ipynb",
+    "gradebook": f"{{root}}/gradebook.db",
+    "victim's submission": f"{{root}}/submitted/victim/{assignment}/{assignment}.ipynb",
+    "victim's autograded notebook": f"{{root}}/autograded/victim/{assignment}/{assignment}.ipynb",
+    "course config": f"{{root}}/nbgrader_config.py",
+    "instructor's file": secret,
+}}
+report = {{"read": {{}}, "write": {{}}, "found": [], "sockets": {{}}}}
+
+def outcome(action):
+    try:
+        action()
+        return "succeeded"
+    except BaseException as error:
+        return type(error).__name__
+
+for name, path in targets.items():
+    report["read"][name] = outcome(lambda: os.listdir(path) if os.path.isdir(path) else open(path, "rb").read())
+    report["write"][name] = outcome(lambda: open(path if not os.path.isdir(path) else path + "/planted", "ab").write(b"x"))
+for top, folders, files in os.walk("/"):
+    folders[:] = [f for f in folders if os.path.join(top, f) not in ("/proc", "/sys", "/usr", "/dev")]
+    report["found"] += [os.path.join(top, f) for f in files if f.endswith((".ipynb", ".db", "nbgrader_config.py"))]
+
+children = []
+try:
+    for _ in range(10_000):
+        pid = os.fork()
+        if pid == 0:
+            import time
+            time.sleep(120)
+            os._exit(0)
+        children.append(pid)
+except OSError as error:
+    report["forks"] = len(children)
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+
+report["allocate 50 GB"] = outcome(lambda: np.ones(50 * 2**30 // 8))
+report["write 1 GB file"] = outcome(lambda: open("big.bin", "wb").write(b"0" * 2**30))
+for name, address in {{"internet": ("1.1.1.1", 80), "grader's loopback": ("127.0.0.1", port)}}.items():
+    report["sockets"][name] = outcome(lambda: socket.create_connection(address, timeout=3))
+report["limits"] = {{name: resource.getrlimit(getattr(resource, "RLIMIT_" + name))[0]
+                    for name in ("CPU", "AS", "NPROC", "FSIZE", "NOFILE")}}
+report["uid"] = os.getuid()
+report["cwd"] = os.getcwd()
+print("{marker}" + json.dumps(report))
+subprocess.Popen([sys.executable, "-c", "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass", {bomb!r}])
+'''
+FLOOD = 'print("y" * 3_000_000)'
+
+
+def tree_digest(folder):
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def insert_attack(source):
+    def edit(notebook):
+        notebook.cells[1:1] = [new_code_cell(FLOOD), new_code_cell(source)]
+    return edit
+
+
+@pytest.fixture(scope="module")
+def instructor_secret():
+    """A file in the instructor's home folder (removed afterwards)."""
+    path = Path.home() / ".course-sandbox-test-secret"
+    path.write_text("instructor-only")
+    yield path
+    path.unlink()
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, instructor_secret):
+    root = tmp_path_factory.mktemp("sandbox")
+    make_course(root)
+    listener = socket.create_server(("127.0.0.1", 0))  # a service on the grader's loopback
+    listener.setblocking(False)
+    attack = ATTACK.format(root=str(root), secret=str(instructor_secret), port=listener.getsockname()[1],
+                           assignment=ASSIGNMENT, bomb=BOMB, marker=MARKER)
+    submit_variants(root, ASSIGNMENT, [Variant("intruder", {}, edit=insert_attack(attack)),
+                                       Variant("victim", {}), Variant("zz_honest", {})])
+    protected = {name: tree_digest(root / name) for name in ("source", "submitted/victim", "course")}
+    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--jobs", "2"],
+                         capture_output=True, text=True, timeout=1800)
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nobody connected
+    listener.close()
+    graded = notebooks.read(root / "autograded" / "intruder" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    outputs = [output for cell in graded.cells for output in cell.get("outputs", [])]
+    text = "".join(output.get("text", "") for output in outputs)
+    report = json.loads(next(line for line in text.splitlines() if line.startswith(MARKER))[len(MARKER):])
+    return root, run, protected, report, outputs
+
+
+def test_grading_completes(attacked):
+    _, run, _, _, _ = attacked
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "graded 3 of 3 submissions" in run.stdout
+
+
+def test_nothing_outside_the_scratch_folder_can_be_read(attacked):
+    _, _, _, report, _ = attacked
+    assert set(report["read"].values()) == {"FileNotFoundError"}, report["read"]
+    public = tuple(str(Path(prefix).resolve()) + "/" for prefix in (sys.prefix, sys.base_prefix))
+    found = [path for path in report["found"] if not path.startswith(public)]  # e.g. nbgrader's own examples
+    assert found == [f"{report['cwd']}/{ASSIGNMENT}.ipynb"], "only its own notebook is visible"
+
+
+def test_nothing_outside_the_scratch_folder_can_be_written(attacked, instructor_secret):
+    root, _, protected, report, _ = attacked
+    assert set(report["write"].values()) <= {"FileNotFoundError", "OSError", "PermissionError"}, report["write"]
+    assert {name: tree_digest(root / name) for name in protected} == protected
+    assert instructor_secret.read_text() == "instructor-only"
+
+
+def test_no_secret_appears_in_the_outputs(attacked):
+    _, _, _, _, outputs = attacked
+    shown = json.dumps(outputs)
+    assert not [line for line in private_lines(ASSIGNMENT, solutions=False) if line in shown]
+    assert "SQLite format" not in shown and "instructor-only" not in shown
+
+
+def test_no_network(attacked):
+    """The sandbox has its own empty network namespace: no route out, and its loopback is not the grader's."""
+    _, _, _, report, _ = attacked
+    assert report["sockets"] == {"internet": "OSError", "grader's loopback": "ConnectionRefusedError"}
+
+
+def test_limits_hold(attacked):
+    _, _, _, report, outputs = attacked
+    assert report["forks"] < 64
+    assert report["allocate 50 GB"] == "MemoryError"
+    assert report["write 1 GB file"] == "OSError"  # RLIMIT_FSIZE: EFBIG
+    assert report["limits"]["NPROC"] == 64 and report["limits"]["AS"] == 4 << 30
+    if os.geteuid() == 0:
+        assert report["uid"] == 65534, "root grades as nobody: root would ignore the process limit"
+    flood = [o for o in outputs if "[output stopped" in o.get("text", "")]
+    assert flood and sum(len(o.get("text", "")) for o in outputs) < 1_100_000
+
+
+def test_no_process_outlives_its_kernel(attacked):
+    leftovers = subprocess.run(["pgrep", "-f", BOMB], capture_output=True, text=True)
+    assert leftovers.returncode == 1, leftovers.stdout
+
+
+def test_other_students_grades_are_unchanged(attacked):
+    root, _, _, _, _ = attacked
+    for student in ("victim", "zz_honest"):
+        scores = autograded_cells(root, ASSIGNMENT, student)
+        assert all(score == maximum for score, maximum in scores.values()), (student, scores)
+
+
+def fake_bwrap(script):
+    """A folder (that nobody may enter too) holding a bwrap that fails like a restricted one."""
+    folder = Path(tempfile.mkdtemp(prefix="fake-bwrap-"))
+    folder.chmod(0o755)
+    (folder / "bwrap").write_text("#!/bin/sh\n" + script)
+    (folder / "bwrap").chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("bwrap, expected", [
+    (None, "bubblewrap (bwrap) is not installed"),
+    ("echo 'bwrap: setting up uid map: Permission denied' >&2; exit 1",
+     "bwrap failed (bwrap: setting up uid map: Permission denied)"),
+])
+def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected):
+    root = tmp_path / "course"
+    root.mkdir()
+    make_course(root)
+    submit_variants(root, ASSIGNMENT, [Variant("victim", {})])
+    bin_dir = fake_bwrap(bwrap) if bwrap else tmp_path
+    env = dict(os.environ, PATH=f"{bin_dir}:{Path(sys.executable).parent}")
+    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    assert expected in run.stderr and "--no-sandbox" in run.stderr and "user namespaces" in run.stderr
+    assert not (root / "autograded").exists()
+
+
+def test_no_sandbox_warns_and_grades(tmp_path):
+    make_course(tmp_path)
+    submit_variants(tmp_path, ASSIGNMENT, [Variant("victim", {})])
+    run = subprocess.run([sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT,
+                          "--no-sandbox"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "warning: --no-sandbox" in run.stderr
+    assert all(score == maximum for score, maximum in autograded_cells(tmp_path, ASSIGNMENT, "victim").values())
