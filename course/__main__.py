@@ -48,6 +48,8 @@ def command_grade(api, args):
           + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else ""))
     if failed:
         print(f"failed: {', '.join(failed)} (regrade one with --student ID)")
+        for student in failed:
+            print(f"  {student}: {results[student]['error']}")
     return 1 if failed else 0
 
 

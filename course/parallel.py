@@ -15,6 +15,7 @@ Workers keep one warm sandbox (course/sandbox.py) for all the students they grad
 import atexit
 import os
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from multiprocessing.util import Finalize
@@ -26,6 +27,7 @@ from .gradebook import gradebook_path
 from .nbgrader_api import last_line, open_api
 
 _sandbox = None  # this worker's warm sandbox
+_one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tasks in several threads
 
 
 def folder_bytes(folder, under):
@@ -85,8 +87,8 @@ def warm_sandbox():
 def grade_payload(payload, sandboxed=True):
     """Worker: grade one packed student with nbgrader's autograder; return plain data."""
     assignment, student = payload["assignment"], payload["student"]
-    sandbox = warm_sandbox() if sandboxed else None
-    with tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as folder:
+    with _one_at_a_time, tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as folder:
+        sandbox = warm_sandbox() if sandboxed else None
         folder = Path(folder)
         unpack(payload, folder)
         api = open_api(folder, **(sandbox.nbgrader_overrides() if sandbox else {}))

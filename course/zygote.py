@@ -28,6 +28,7 @@ import shutil
 import signal
 import socket
 import sys
+import traceback
 from pathlib import Path
 
 SCRATCH = Path("/scratch")
@@ -111,7 +112,6 @@ def run_kernel(request, limits, environment):
         app.initialize(["-f", str(connection_file)])
         app.start()
     except BaseException:
-        import traceback
         traceback.print_exc()
     finally:
         os._exit(0)
@@ -190,6 +190,8 @@ def main():
         conn, _ = listener.accept()
         try:
             serve(conn, listener, settings["limits"], settings["environment"])
+        except Exception:  # a bad request costs that kernel only
+            traceback.print_exc()
         finally:
             conn.close()
             kill_leftovers()

@@ -97,6 +97,7 @@ def test_a_failing_worker_costs_one_student(graded):
     assert runs["local"].returncode == 1
     assert f"graded {len(STUDENTS)} of {len(STUDENTS) + 1} submissions" in runs["local"].stdout
     assert "failed: broken (regrade one with --student ID)" in runs["local"].stdout
+    assert "\n  broken: RuntimeError: " in runs["local"].stdout, "the reason is reported"
 
 
 def test_dask_run_reports_every_student(graded):
