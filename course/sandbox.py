@@ -89,7 +89,8 @@ def read_only_roots():
 
 def bwrap_command(roots, runtime, font_cache):
     """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+               "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():

@@ -80,6 +80,8 @@ for name, address in {{"internet": ("1.1.1.1", 80), "grader's loopback": ("127.0
     report["sockets"][name] = outcome(lambda: socket.create_connection(address, timeout=3))
 report["limits"] = {{name: resource.getrlimit(getattr(resource, "RLIMIT_" + name))[0]
                     for name in ("CPU", "AS", "NPROC", "FSIZE", "NOFILE")}}
+report["new user namespace"] = outcome(lambda: subprocess.run(["unshare", "--user", "true"], check=True,
+                                                             capture_output=True))
 report["uid"] = os.getuid()
 report["cwd"] = os.getcwd()
 print("{marker}" + json.dumps(report))
@@ -173,6 +175,7 @@ def test_limits_hold(attacked):
     assert report["forks"] < 64
     assert report["allocate 50 GB"] == "MemoryError"
     assert report["write 1 GB file"] == "OSError"  # RLIMIT_FSIZE: EFBIG
+    assert report["new user namespace"] == "CalledProcessError", "no nested namespaces to gain privileges in"
     assert report["limits"]["NPROC"] == 64 and report["limits"]["AS"] == 4 << 30
     if os.geteuid() == 0:
         assert report["uid"] == 65534, "root grades as nobody: root would ignore the process limit"
