@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .zygote import empty_folder
+
 KERNEL_NAME = "course-sandbox"
 NOBODY = 65534
 LIMITS = {  # setrlimit values for each kernel
@@ -58,6 +60,10 @@ HOW_TO_ENABLE = (
     "hidden tests and the gradebook.")
 
 
+# Every namespace of its own (no network), no user namespaces inside, gone when the worker is.
+ISOLATION = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+
+
 class SandboxError(Exception):
     """The sandbox cannot be created on this machine."""
 
@@ -73,7 +79,7 @@ def check_available():
     if bwrap is None:
         raise SandboxError(f"cannot sandbox student code: bubblewrap (bwrap) is not installed. {HOW_TO_ENABLE}")
     uid, gid = sandbox_user()
-    trial = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+    trial = subprocess.run([bwrap, *ISOLATION, "--ro-bind", "/", "/", "true"],
                            capture_output=True, text=True, user=uid, group=gid, extra_groups=[], timeout=30)
     if trial.returncode != 0:
         raise SandboxError(f"cannot sandbox student code: bwrap failed ({trial.stderr.strip() or trial.returncode}). "
@@ -89,8 +95,7 @@ def read_only_roots():
 
 def bwrap_command(roots, runtime, font_cache):
     """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network."""
-    command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-               "--proc", "/proc", "--dev", "/dev"]
+    command = ["bwrap", *ISOLATION, "--new-session", "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -195,8 +200,7 @@ class Sandbox:
         return {"JUPYTER_PATH": str(self.folder), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
 
     def clear_runtime(self):
-        for entry in self.runtime.iterdir():
-            entry.unlink(missing_ok=True) if not entry.is_dir() else shutil.rmtree(entry, ignore_errors=True)
+        empty_folder(self.runtime)
 
     def close(self):
         self.process.kill()

@@ -144,13 +144,13 @@ def reap():
             return
 
 
-def wipe():
-    for folder in WIPED:
-        for entry in folder.iterdir() if folder.is_dir() else ():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+def empty_folder(folder):
+    """Remove everything in `folder`; symbolic links are removed, never followed."""
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def serve(conn, listener, limits, environment):
@@ -195,7 +195,8 @@ def main():
         finally:
             conn.close()
             kill_leftovers()
-            wipe()
+            for folder in WIPED:
+                empty_folder(folder)
 
 
 if __name__ == "__main__":
