@@ -16,8 +16,8 @@ import atexit
 import os
 import tempfile
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.util import Finalize
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from .gradebook import gradebook_path
 from .nbgrader_api import last_line, open_api
 
 _sandbox = None  # this worker's warm sandbox
+CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
 _one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tasks in several threads
 
 
@@ -124,33 +125,75 @@ def record(api, assignment, student, results):
         gradebook.db.commit()
 
 
-@contextmanager
-def executor(jobs, scheduler):
-    """Local worker processes, or the workers of the Dask cluster at `scheduler`."""
-    if scheduler is None:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            yield pool
-        return
+def outcomes(pool, students, payload, sandboxed, window):
+    """(student, plain-data results or the exception) for each student, as they finish.
+
+    At most `window` students are in flight, so only that many payloads (`payload(student)`) are in memory.
+    """
+    waiting, pending = list(students), {}
+    while waiting or pending:
+        while waiting and len(pending) < window:
+            student = waiting.pop(0)
+            try:
+                pending[pool.submit(grade_payload, payload(student), sandboxed)] = student
+            except BrokenProcessPool as error:
+                yield student, error
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            student = pending.pop(future)
+            try:
+                yield student, future.result()
+            except Exception as error:
+                yield student, error
+
+
+def on_cluster(scheduler, students, payload, sandboxed):
+    """Grade on the workers of a Dask scheduler; Dask itself reruns the work of a worker that dies."""
     from distributed import Client
     with Client(scheduler, timeout=30) as client:
-        yield client.get_executor(pure=False)
+        yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, CLUSTER_WINDOW)
+
+
+def on_local_workers(jobs, students, payload, sandboxed):
+    """Grade with `jobs` worker processes.
+
+    A worker that is killed breaks the whole pool and every student it had not
+    finished with it; those students are graded again, one at a time, each in a
+    worker of its own, so that a student whose grading kills its worker again
+    costs only that student.
+    """
+    lost = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for student, outcome in outcomes(pool, students, payload, sandboxed, 2 * jobs):
+            if isinstance(outcome, BrokenProcessPool):
+                lost.append(student)
+            else:
+                yield student, outcome
+    for student in lost:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            for _, outcome in outcomes(pool, [student], payload, sandboxed, 1):
+                yield student, (RuntimeError("its grading worker was killed, twice")
+                                if isinstance(outcome, BrokenProcessPool) else outcome)
 
 
 def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
     """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}."""
     root = Path(api.coursedir.root)
     snapshot = gradebook_path(api).read_bytes()
+
+    def payload(student):
+        return pack(root, assignment, student, snapshot)
+    graded = (on_cluster(scheduler, students, payload, sandboxed) if scheduler
+              else on_local_workers(jobs, students, payload, sandboxed))
     results = {}
-    with executor(jobs, scheduler) as pool:
-        futures = {pool.submit(grade_payload, pack(root, assignment, student, snapshot), sandboxed): student
-                   for student in students}
-        for future in as_completed(futures):
-            student = futures[future]
-            try:
-                record(api, assignment, student, future.result())
-                results[student] = {"success": True}
-            except Exception as error:  # a failed or killed worker costs this student only
-                results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
-            if on_done:
-                on_done(student, results[student])
+    for student, outcome in graded:
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            record(api, assignment, student, outcome)
+            results[student] = {"success": True}
+        except Exception as error:  # a failed or killed worker costs this student only
+            results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
+        if on_done:
+            on_done(student, results[student])
     return results

@@ -104,3 +104,36 @@ def test_dask_run_reports_every_student(graded):
     _, runs = graded
     assert runs["dask"].returncode == 0, runs["dask"].stderr[-2000:]
     assert f"graded {len(STUDENTS)} of {len(STUDENTS)} submissions" in runs["dask"].stdout
+
+
+def runs_a_kernel(worker):
+    """Whether a worker process has a kernel launcher (python -m course.sandbox) running."""
+    import psutil
+    try:
+        return any("course.sandbox" in " ".join(child.cmdline()) for child in worker.children())
+    except psutil.Error:  # gone, or a zombie, while we looked
+        return False
+
+
+def test_a_killed_worker_costs_nobody_else(tmp_path):
+    """SIGKILL a worker while its kernel runs: the pool breaks, and its unfinished students are regraded."""
+    import psutil
+    make_course(tmp_path)
+    students = [Variant(f"student{number}", {}) for number in range(4)]
+    submit_variants(tmp_path, ASSIGNMENT, students)
+    run = subprocess.Popen([sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT, "--jobs",
+                            "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator, victim, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:
+        victim = next((worker for worker in coordinator.children() if runs_a_kernel(worker)), None)
+        time.sleep(0.05)
+    assert victim is not None, "no worker started a sandboxed kernel"
+    victim.kill()
+    stdout, stderr = run.communicate(timeout=600)
+    assert run.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    assert "graded 4 of 4 submissions" in stdout
+    cells, _ = cell_results(tmp_path)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        maxima = {cell.name: cell.max_score for cell in gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells}
+    assert {(student, cell): score for (student, cell), (score, _) in cells.items() if cell != "reflection"} == {
+        (variant.name, cell): maxima[cell] for variant in students for cell in maxima if cell != "reflection"}
