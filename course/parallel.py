@@ -162,18 +162,27 @@ def on_local_workers(jobs, students, payload, sandboxed):
     worker of its own, so that a student whose grading kills its worker again
     costs only that student.
     """
-    lost = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for student, outcome in outcomes(pool, students, payload, sandboxed, 2 * jobs):
-            if isinstance(outcome, BrokenProcessPool):
-                lost.append(student)
-            else:
-                yield student, outcome
-    for student in lost:
-        with ProcessPoolExecutor(max_workers=1) as pool:
-            for _, outcome in outcomes(pool, [student], payload, sandboxed, 1):
-                yield student, (RuntimeError("its grading worker was killed, twice")
-                                if isinstance(outcome, BrokenProcessPool) else outcome)
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+        Path(scratch).chmod(0o711)  # the sandbox's user binds folders from in here
+
+        def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
+            return ProcessPoolExecutor(max_workers=workers, initializer=use_temporary_folder, initargs=(scratch,))
+        lost = []
+        with pool(jobs) as workers:
+            for student, outcome in outcomes(workers, students, payload, sandboxed, 2 * jobs):
+                if isinstance(outcome, BrokenProcessPool):
+                    lost.append(student)
+                else:
+                    yield student, outcome
+        for student in lost:
+            with pool(1) as worker:
+                for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
+                    yield student, (RuntimeError("its grading worker was killed, twice")
+                                    if isinstance(outcome, BrokenProcessPool) else outcome)
+
+
+def use_temporary_folder(folder):
+    tempfile.tempdir = folder
 
 
 def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
