@@ -94,7 +94,8 @@ COMMANDS = [
     # name, function, help, takes an assignment, takes --student
     ("release", command_release, "Regenerate ASSIGNMENT from source and release it to the exchange.", True, False),
     ("collect", command_collect, "Collect submissions of ASSIGNMENT from the exchange into submitted/.", True, False),
-    ("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook.", True, True),
+    ("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook, each notebook in a sandbox.",
+     True, True),
     ("feedback", command_feedback, "Write feedback HTML for autograded students, without hidden tests.", True, True),
     ("return", command_return, "Return generated feedback to the students through the exchange.", True, False),
     ("export", command_export, "Export the gradebook to a CSV file.", False, False),

@@ -31,9 +31,9 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
     apply_due_date(api, assignment)
-    if sandboxed and scheduler is None:
-        try:
+    try:
+        if sandboxed and scheduler is None:
             check_available()
-        except SandboxError as error:
-            raise CourseError(str(error)) from None
-    return grade_parallel(api, assignment, students, jobs, on_done, sandboxed, scheduler)
+        return grade_parallel(api, assignment, students, jobs, on_done, sandboxed, scheduler)
+    except SandboxError as error:
+        raise CourseError(str(error)) from None

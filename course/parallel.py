@@ -25,6 +25,7 @@ from nbgrader.api import Gradebook
 
 from .gradebook import gradebook_path
 from .nbgrader_api import last_line, open_api
+from .sandbox import Sandbox, SandboxError
 
 _sandbox = None  # this worker's warm sandbox
 CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
@@ -73,7 +74,6 @@ def read_results(folder, course_id, assignment, student):
 def warm_sandbox():
     """This worker's sandbox, started on first use and again if its server died."""
     global _sandbox
-    from .sandbox import Sandbox
     if _sandbox is not None and not _sandbox.alive():
         _sandbox.close()
         _sandbox = None
@@ -196,6 +196,8 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
               else on_local_workers(jobs, students, payload, sandboxed))
     results = {}
     for student, outcome in graded:
+        if isinstance(outcome, SandboxError):  # the machine's problem, not the student's: stop
+            raise outcome
         try:
             if isinstance(outcome, Exception):
                 raise outcome

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .zygote import empty_folder
+from .zygote import WIPED, empty_folder
 
 KERNEL_NAME = "course-sandbox"
 NOBODY = 65534
@@ -95,7 +95,7 @@ def read_only_roots():
 
 def bwrap_command(roots, runtime, font_cache):
     """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network."""
-    command = ["bwrap", *ISOLATION, "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    command = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--new-session", "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -105,10 +105,10 @@ def bwrap_command(roots, runtime, font_cache):
     for name in ETC:
         if (Path("/etc") / name).exists():
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
+        command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
-    for tmpfs in ("/scratch", "/tmp", "/dev/shm"):
-        command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
     return command + ["--bind", str(runtime), str(runtime), "--ro-bind", str(font_cache), "/opt/font-cache",
                       "--remount-ro", "/", "--chdir", "/scratch"]
 
@@ -162,7 +162,8 @@ class Sandbox:
         font_cache.mkdir()
         for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
             shutil.copy(fontlist, font_cache)
-        settings = json.dumps({"limits": LIMITS, "environment": self.environment()})
+        settings = json.dumps({"limits": LIMITS, "environment": self.environment(),
+                               "mounts": [*read_only_roots(), str(self.runtime)]})
         server = [sys.executable, "-m", "course.zygote", str(self.listener.fileno()), settings]
 
         def command(roots):
@@ -179,7 +180,8 @@ class Sandbox:
         if process.stdout.readline().strip() != "ready":
             process.kill()
             process.wait()
-            raise SandboxError(f"the sandbox's kernel server did not start: {self.log.read_text().strip()}")
+            raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start "
+                               f"({self.log.read_text().strip()}). {HOW_TO_ENABLE}")
         return process
 
     @staticmethod

@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 SCRATCH = Path("/scratch")
-WIPED = (SCRATCH, Path("/tmp"), Path("/dev/shm"))
+WIPED = (str(SCRATCH), "/tmp", "/dev/shm")  # tmpfs, emptied after every kernel
 PRELOAD = ["numpy", "pandas", "scipy.special", "sklearn.linear_model", "sklearn.preprocessing",
            "sklearn.model_selection", "sklearn.metrics", "matplotlib", "matplotlib.figure",
            "matplotlib.backends.backend_agg", "IPython", "ipykernel.kernelapp"]
@@ -144,10 +144,14 @@ def reap():
             return
 
 
-def empty_folder(folder):
-    """Remove everything in `folder`; symbolic links are removed, never followed."""
+def empty_folder(folder, keep=()):
+    """Remove everything in `folder` but the folders in `keep` (mount points); links are removed, not followed."""
     for entry in folder.iterdir() if folder.is_dir() else ():
-        if entry.is_dir() and not entry.is_symlink():
+        if entry in keep:
+            continue
+        if any(entry in kept.parents for kept in keep):
+            empty_folder(entry, keep)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
@@ -182,6 +186,7 @@ def serve(conn, listener, limits, environment):
 
 def main():
     listen_fd, settings = int(sys.argv[1]), json.loads(sys.argv[2])
+    keep = {Path(path) for path in settings["mounts"]}  # bound into the wiped folders (say, a venv in /tmp)
     listener = socket.socket(fileno=listen_fd)
     preload()
     not_traceable()
@@ -196,7 +201,7 @@ def main():
             conn.close()
             kill_leftovers()
             for folder in WIPED:
-                empty_folder(folder)
+                empty_folder(Path(folder), keep)
 
 
 if __name__ == "__main__":

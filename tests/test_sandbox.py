@@ -11,6 +11,7 @@ held and the honest students' grades are what they would be without it.
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -208,7 +209,10 @@ def fake_bwrap(script):
     (None, "bubblewrap (bwrap) is not installed"),
     ("echo 'bwrap: setting up uid map: Permission denied' >&2; exit 1",
      "bwrap failed (bwrap: setting up uid map: Permission denied)"),
-])
+    # passes the trial run (whose command is `true`), fails to start the kernel server
+    ('for last; do :; done; [ "$last" = true ] && exit 0; echo "bwrap: no /proc here" >&2; exit 1',
+     "the sandbox's kernel server did not start (bwrap: no /proc here)"),
+], ids=["missing", "namespaces refused", "server fails"])
 def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected):
     root = tmp_path / "course"
     root.mkdir()
@@ -216,8 +220,12 @@ def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected):
     submit_variants(root, ASSIGNMENT, [Variant("victim", {})])
     bin_dir = fake_bwrap(bwrap) if bwrap else tmp_path
     env = dict(os.environ, PATH=f"{bin_dir}:{Path(sys.executable).parent}")
-    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT], env=env,
-                         capture_output=True, text=True, timeout=300)
+    try:
+        run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT], env=env,
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        if bwrap:
+            shutil.rmtree(bin_dir)
     assert run.returncode == 1
     assert expected in run.stderr and "--no-sandbox" in run.stderr and "user namespaces" in run.stderr
     assert not (root / "autograded").exists()
