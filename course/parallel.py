@@ -125,6 +125,10 @@ def record(api, assignment, student, results):
         gradebook.db.commit()
 
 
+class NotSent(Exception):
+    """The pool broke before this student was handed to it."""
+
+
 def outcomes(pool, students, payload, sandboxed, window):
     """(student, plain-data results or the exception) for each student, as they finish.
 
@@ -136,7 +140,9 @@ def outcomes(pool, students, payload, sandboxed, window):
             student = waiting.pop(0)
             try:
                 pending[pool.submit(grade_payload, payload(student), sandboxed)] = student
-            except BrokenProcessPool as error:
+            except BrokenProcessPool:
+                yield student, NotSent()
+            except Exception as error:  # the submission could not be packed
                 yield student, error
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in done:
@@ -157,24 +163,32 @@ def on_cluster(scheduler, students, payload, sandboxed):
 def on_local_workers(jobs, students, payload, sandboxed):
     """Grade with `jobs` worker processes.
 
-    A worker that is killed breaks the whole pool and every student it had not
-    finished with it; those students are graded again, one at a time, each in a
-    worker of its own, so that a student whose grading kills its worker again
-    costs only that student.
+    A worker that is killed breaks the whole pool. The students who were in
+    flight are graded again, one at a time, each in a worker of its own, so that
+    a student whose grading kills its worker again costs only that student; the
+    students not yet handed out go on to a fresh pool.
     """
     with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
         Path(scratch).chmod(0o711)  # the sandbox's user binds folders from in here
 
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
             return ProcessPoolExecutor(max_workers=workers, initializer=use_temporary_folder, initargs=(scratch,))
-        lost = []
-        with pool(jobs) as workers:
-            for student, outcome in outcomes(workers, students, payload, sandboxed, 2 * jobs):
-                if isinstance(outcome, BrokenProcessPool):
-                    lost.append(student)
-                else:
-                    yield student, outcome
-        for student in lost:
+        queue, in_flight = list(students), []
+        while queue:
+            unsent = []
+            with pool(jobs) as workers:
+                for student, outcome in outcomes(workers, queue, payload, sandboxed, 2 * jobs):
+                    if isinstance(outcome, NotSent):
+                        unsent.append(student)
+                    elif isinstance(outcome, BrokenProcessPool):
+                        in_flight.append(student)
+                    else:
+                        yield student, outcome
+            if len(unsent) == len(queue):  # a pool that breaks before taking anyone: no more pools
+                in_flight += unsent
+                unsent = []
+            queue = unsent
+        for student in in_flight:
             with pool(1) as worker:
                 for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
                     yield student, (RuntimeError("its grading worker was killed, twice")

@@ -18,6 +18,7 @@ limits on CPU time, memory, processes, file size and open files.
 import base64
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -39,6 +40,7 @@ LIMITS = {  # setrlimit values for each kernel
     "nofile": 256,  # open files
 }
 SCRATCH_BYTES = 256 << 20  # size of each of the sandbox's tmpfs: /scratch, /tmp, /dev/shm
+SERVER_START_SECONDS = 120
 MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
 ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in its scratch folder)
     "LANG": "C.UTF-8",
@@ -61,7 +63,7 @@ HOW_TO_ENABLE = (
 
 
 # Every namespace of its own (no network), no user namespaces inside, gone when the worker is.
-ISOLATION = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+ISOLATION = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--as-pid-1"]
 
 
 class SandboxError(Exception):
@@ -107,6 +109,7 @@ def bwrap_command(roots, runtime, font_cache):
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
         command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
+    command += ["--remount-ro", "/dev"]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
     return command + ["--bind", str(runtime), str(runtime), "--ro-bind", str(font_cache), "/opt/font-cache",
@@ -177,11 +180,14 @@ class Sandbox:
         with self.log.open("w") as log:
             process = subprocess.Popen(command, pass_fds=[self.listener.fileno()], env=self.environment(),
                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
-        if process.stdout.readline().strip() != "ready":
+        started, _, _ = select.select([process.stdout], [], [], SERVER_START_SECONDS)
+        if not started or process.stdout.readline().strip() != "ready":
             process.kill()
             process.wait()
+            log = self.log.read_text().strip() or f"no answer in {SERVER_START_SECONDS} s"
+            self.close()
             raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start "
-                               f"({self.log.read_text().strip()}). {HOW_TO_ENABLE}")
+                               f"({log}). {HOW_TO_ENABLE}")
         return process
 
     @staticmethod
@@ -205,17 +211,22 @@ class Sandbox:
         empty_folder(self.runtime)
 
     def close(self):
-        self.process.kill()
-        self.process.wait()
+        if getattr(self, "process", None):
+            self.process.kill()
+            self.process.wait()
         self.listener.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def folder_files(folder):
-    """The files of a notebook's folder, base64-encoded, for the kernel's scratch copy."""
+    """The files of a notebook's folder, base64-encoded, for the kernel's scratch copy.
+
+    Notebooks stay out: while nbgrader grades, the one being graded holds the
+    test cells it restored from the gradebook, hidden tests included.
+    """
     files, total = {}, 0
     for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
             total += path.stat().st_size
             if total > MAX_FOLDER_BYTES:
                 raise SandboxError(f"the notebook's folder is larger than {MAX_FOLDER_BYTES} bytes")
@@ -234,11 +245,15 @@ def launch(connection_file):
         signal.signal(signum, lambda number, _: conn.sendall(json.dumps({"signal": number}).encode() + b"\n"))
     reply = b""
     while not reply.endswith(b"\n"):
-        chunk = conn.recv(4096)
+        chunk = conn.recv(1 << 16)
         if not chunk:
             return 1
         reply += chunk
-    return json.loads(reply)["exit"]
+    reply = json.loads(reply)
+    if "error" in reply:
+        print(f"the sandboxed kernel could not start:\n{reply['error']}", file=sys.stderr)
+        return 1
+    return reply["exit"]
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -89,9 +90,15 @@ def set_limits(limits):
         resource.setrlimit(kind, (value, value))
 
 
-def run_kernel(request, limits, environment):
-    """In the forked child: become the submission's kernel. Never returns."""
+def run_kernel(conn, ready, limits, environment):
+    """In the forked child: read the launcher's request and become its kernel. Never returns.
+
+    The child, not the server, reads the request, so the server's memory, which
+    every later kernel inherits, never holds a student's files.
+    """
     try:
+        request = read_message(conn, bytearray())
+        os.close(ready)  # the server may now listen for signals on `conn`
         work = SCRATCH / "work"
         work.mkdir(parents=True)
         (SCRATCH / "home").mkdir()
@@ -102,17 +109,20 @@ def run_kernel(request, limits, environment):
         os.environ.clear()
         os.environ.update(environment, **request["environment"], HOME=str(SCRATCH / "home"),
                           MPLCONFIGDIR=str(SCRATCH / "home"))
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1):
-            os.dup2(null, fd)
         reseed()
-        set_limits(limits)
+        null = os.open(os.devnull, os.O_RDWR)  # before the kernel starts: it captures fds 1 and 2
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
         from ipykernel.kernelapp import IPKernelApp
         app = IPKernelApp.instance()
         app.initialize(["-f", str(connection_file)])
-        app.start()
     except BaseException:
-        traceback.print_exc()
+        send_message(conn, {"error": traceback.format_exc()})
+        os._exit(1)
+    conn.close()
+    set_limits(limits)
+    try:
+        app.start()
     finally:
         os._exit(0)
 
@@ -145,41 +155,75 @@ def reap():
 
 
 def empty_folder(folder, keep=()):
-    """Remove everything in `folder` but the folders in `keep` (mount points); links are removed, not followed."""
-    for entry in folder.iterdir() if folder.is_dir() else ():
+    """Remove everything in `folder` but the mount points in `keep`; return whether all else is gone.
+
+    Links are removed, never followed; folders made unreadable are made readable first.
+    """
+    clean = True
+    try:
+        folder.chmod(0o700 | folder.stat().st_mode)
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    for entry in entries:
         if entry in keep:
             continue
-        if any(entry in kept.parents for kept in keep):
-            empty_folder(entry, keep)
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if any(entry in kept.parents for kept in keep):
+                clean = empty_folder(entry, keep) and clean
+            else:
+                remove(entry)
+        except OSError:
+            clean = False
+    return clean
+
+
+def remove(path):
+    if path.is_dir() and not path.is_symlink():
+        path.chmod(0o700)
+        for entry in path.iterdir():
+            remove(entry)
+        path.rmdir()
+    else:
+        path.unlink()
+
+
+def wipe(keep):
+    """Empty the writable folders and remove System V IPC objects; return whether all went."""
+    subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return all([empty_folder(Path(folder), keep) for folder in WIPED])
 
 
 def serve(conn, listener, limits, environment):
-    """One kernel, from a launcher's request to its exit."""
-    buffer = bytearray()
-    request = read_message(conn, buffer)
-    if request is None:
-        return
+    """One kernel: fork it, then forward the launcher's signals to it until it exits.
+
+    Returns the kernel's exit status, or None when the launcher went away first.
+    """
+    ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(ready_read)
         listener.close()
-        conn.close()
-        run_kernel(request, limits, environment)
+        run_kernel(conn, ready_write, limits, environment)
+    os.close(ready_write)
+    os.read(ready_read, 1)  # until the child has read the request (or died)
+    os.close(ready_read)
     pidfd = os.pidfd_open(pid)
+    buffer = bytearray()
     try:
         while True:
             ready, _, _ = select.select([conn, pidfd], [], [])
             if pidfd in ready:
                 _, status = os.waitpid(pid, 0)
-                send_message(conn, {"exit": os.waitstatus_to_exitcode(status)})
-                return
-            message = read_message(conn, buffer)
-            if message is None:  # the launcher is gone: so is its kernel
-                return
-            os.kill(pid, message["signal"])
+                return os.waitstatus_to_exitcode(status)
+            chunk = conn.recv(4096)
+            if not chunk:  # the launcher is gone: so is its kernel
+                return None
+            buffer.extend(chunk)
+            while b"\n" in buffer:
+                line, _, rest = bytes(buffer).partition(b"\n")
+                buffer[:] = rest
+                os.kill(pid, json.loads(line)["signal"])
     finally:
         os.close(pidfd)
 
@@ -194,14 +238,17 @@ def main():
     while True:
         conn, _ = listener.accept()
         try:
-            serve(conn, listener, settings["limits"], settings["environment"])
+            status = serve(conn, listener, settings["limits"], settings["environment"])
         except Exception:  # a bad request costs that kernel only
             traceback.print_exc()
-        finally:
-            conn.close()
-            kill_leftovers()
-            for folder in WIPED:
-                empty_folder(Path(folder), keep)
+            status = None
+        kill_leftovers()
+        clean = wipe(keep)
+        if status is not None:  # only now: the next kernel must not start before the wipe is done
+            send_message(conn, {"exit": status})
+        conn.close()
+        if not clean:
+            sys.exit("could not empty the sandbox after a kernel: stopping, so that a fresh one is started")
 
 
 if __name__ == "__main__":

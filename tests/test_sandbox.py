@@ -43,6 +43,8 @@ targets = {{
     "victim's autograded notebook": f"{{root}}/autograded/victim/{assignment}/{assignment}.ipynb",
     "course config": f"{{root}}/nbgrader_config.py",
     "instructor's file": secret,
+    "its own notebook (with the restored hidden tests)": "{assignment}.ipynb",
+    "the sandbox's /dev": "/dev/planted",
 }}
 report = {{"read": {{}}, "write": {{}}, "found": [], "sockets": {{}}}}
 
@@ -55,7 +57,8 @@ def outcome(action):
 
 for name, path in targets.items():
     report["read"][name] = outcome(lambda: os.listdir(path) if os.path.isdir(path) else open(path, "rb").read())
-    report["write"][name] = outcome(lambda: open(path if not os.path.isdir(path) else path + "/planted", "ab").write(b"x"))
+    if path.startswith("/"):  # (its own folder is its to write)
+        report["write"][name] = outcome(lambda: open(path if not os.path.isdir(path) else path + "/planted", "ab").write(b"x"))
 for top, folders, files in os.walk("/"):
     folders[:] = [f for f in folders if os.path.join(top, f) not in ("/proc", "/sys", "/usr", "/dev")]
     report["found"] += [os.path.join(top, f) for f in files if f.endswith((".ipynb", ".db", "nbgrader_config.py"))]
@@ -85,8 +88,30 @@ report["new user namespace"] = outcome(lambda: subprocess.run(["unshare", "--use
                                                              capture_output=True))
 report["uid"] = os.getuid()
 report["cwd"] = os.getcwd()
+report["stop the kernel server"] = outcome(lambda: os.kill(1, 19))  # SIGSTOP: ignored by the sandbox's PID 1
 print("{marker}" + json.dumps(report))
+
+# Leave things behind for the next student graded in this sandbox.
+for path in ("/tmp/planted", "/dev/shm/planted", "/scratch/planted"):
+    open(path, "w").write("left behind")
+os.makedirs("/scratch/home/locked/deeper")
+os.chmod("/scratch/home/locked", 0)
+subprocess.run(["ipcmk", "--shmem", "4096"], capture_output=True)
+subprocess.Popen(["setsid", "sleep", "600"])
 subprocess.Popen([sys.executable, "-c", "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass", {bomb!r}])
+os.chmod("/scratch/work", 0)
+'''
+PROBE = '''\
+import json, os, subprocess
+probe = {
+    "/tmp": os.listdir("/tmp"),
+    "/dev/shm": os.listdir("/dev/shm"),
+    "/scratch": sorted(os.listdir("/scratch")),
+    "/scratch/home": os.listdir("/scratch/home"),
+    "System V shared memory": subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout.count("0x"),
+    "other processes": [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())],
+}
+print("PROBE " + json.dumps(probe))
 '''
 FLOOD = 'print("y" * 3_000_000)'
 
@@ -99,10 +124,18 @@ def tree_digest(folder):
     return digest.hexdigest()
 
 
-def insert_attack(source):
+def insert_cells(*sources):
     def edit(notebook):
-        notebook.cells[1:1] = [new_code_cell(FLOOD), new_code_cell(source)]
+        notebook.cells[1:1] = [new_code_cell(source) for source in sources]
     return edit
+
+
+def printed_json(root, student, prefix):
+    """The outputs of a student's autograded notebook, and the JSON it printed after `prefix`."""
+    graded = notebooks.read(root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    outputs = [output for cell in graded.cells for output in cell.get("outputs", [])]
+    text = "".join(output.get("text", "") for output in outputs)
+    return outputs, json.loads(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix):])
 
 
 @pytest.fixture(scope="module")
@@ -122,44 +155,57 @@ def attacked(tmp_path_factory, instructor_secret):
     listener.setblocking(False)
     attack = ATTACK.format(root=str(root), secret=str(instructor_secret), port=listener.getsockname()[1],
                            assignment=ASSIGNMENT, bomb=BOMB, marker=MARKER)
-    submit_variants(root, ASSIGNMENT, [Variant("intruder", {}, edit=insert_attack(attack)),
-                                       Variant("victim", {}), Variant("zz_honest", {})])
+    # Graded one after another, in one sandbox: the victim and the prober come after the intruder.
+    submit_variants(root, ASSIGNMENT, [Variant("intruder", {}, edit=insert_cells(FLOOD, attack)),
+                                       Variant("victim", {}), Variant("zz_prober", {}, edit=insert_cells(PROBE))])
     protected = {name: tree_digest(root / name) for name in ("source", "submitted/victim", "course")}
-    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--jobs", "2"],
+    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--jobs", "1"],
                          capture_output=True, text=True, timeout=1800)
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody connected
     listener.close()
-    graded = notebooks.read(root / "autograded" / "intruder" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    outputs = [output for cell in graded.cells for output in cell.get("outputs", [])]
-    text = "".join(output.get("text", "") for output in outputs)
-    report = json.loads(next(line for line in text.splitlines() if line.startswith(MARKER))[len(MARKER):])
-    return root, run, protected, report, outputs
+    outputs, report = printed_json(root, "intruder", MARKER)
+    _, probe = printed_json(root, "zz_prober", "PROBE ")
+    return root, run, protected, report, outputs, probe
 
 
 def test_grading_completes(attacked):
-    _, run, _, _, _ = attacked
+    _, run, _, _, _, _ = attacked
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "graded 3 of 3 submissions" in run.stdout
 
 
+def test_the_next_student_finds_the_sandbox_as_the_first_did(attacked):
+    """The intruder left files, a locked folder, shared memory, a daemon and a fork bomb, and tried to
+    stop the kernel server; the student graded after it in the same sandbox sees none of it."""
+    _, _, _, report, _, probe = attacked
+    assert report["stop the kernel server"] == "succeeded"  # the signal is sent, and ignored
+    tmp = probe.pop("/tmp")
+    runtime_mount = [entry for entry in tmp if entry.startswith("course-grade-")]
+    assert tmp == runtime_mount, "in /tmp, only the folder that holds the IPC sockets' mount point"
+    assert probe == {"/dev/shm": [], "/scratch": ["home", "kernel.json", "work"],
+                     "/scratch/home": [".ipython"],  # its own kernel's
+                     "System V shared memory": 0, "other processes": []}
+    assert len(runtime_mount) <= 1
+
+
 def test_nothing_outside_the_scratch_folder_can_be_read(attacked):
-    _, _, _, report, _ = attacked
+    _, _, _, report, _, _ = attacked
     assert set(report["read"].values()) == {"FileNotFoundError"}, report["read"]
     public = tuple(str(Path(prefix).resolve()) + "/" for prefix in (sys.prefix, sys.base_prefix))
     found = [path for path in report["found"] if not path.startswith(public)]  # e.g. nbgrader's own examples
-    assert found == [f"{report['cwd']}/{ASSIGNMENT}.ipynb"], "only its own notebook is visible"
+    assert found == [], "no notebook or database is visible, not even its own notebook"
 
 
 def test_nothing_outside_the_scratch_folder_can_be_written(attacked, instructor_secret):
-    root, _, protected, report, _ = attacked
+    root, _, protected, report, _, _ = attacked
     assert set(report["write"].values()) <= {"FileNotFoundError", "OSError", "PermissionError"}, report["write"]
     assert {name: tree_digest(root / name) for name in protected} == protected
     assert instructor_secret.read_text() == "instructor-only"
 
 
 def test_no_secret_appears_in_the_outputs(attacked):
-    _, _, _, _, outputs = attacked
+    _, _, _, _, outputs, _ = attacked
     shown = json.dumps(outputs)
     assert not [line for line in private_lines(ASSIGNMENT, solutions=False) if line in shown]
     assert "SQLite format" not in shown and "instructor-only" not in shown
@@ -167,12 +213,12 @@ def test_no_secret_appears_in_the_outputs(attacked):
 
 def test_no_network(attacked):
     """The sandbox has its own empty network namespace: no route out, and its loopback is not the grader's."""
-    _, _, _, report, _ = attacked
+    _, _, _, report, _, _ = attacked
     assert report["sockets"] == {"internet": "OSError", "grader's loopback": "ConnectionRefusedError"}
 
 
 def test_limits_hold(attacked):
-    _, _, _, report, outputs = attacked
+    _, _, _, report, outputs, _ = attacked
     assert report["forks"] < 64
     assert report["allocate 50 GB"] == "MemoryError"
     assert report["write 1 GB file"] == "OSError"  # RLIMIT_FSIZE: EFBIG
@@ -190,8 +236,8 @@ def test_no_process_outlives_its_kernel(attacked):
 
 
 def test_other_students_grades_are_unchanged(attacked):
-    root, _, _, _, _ = attacked
-    for student in ("victim", "zz_honest"):
+    root, _, _, _, _, _ = attacked
+    for student in ("victim", "zz_prober"):
         scores = autograded_cells(root, ASSIGNMENT, student)
         assert all(score == maximum for score, maximum in scores.values()), (student, scores)
 
