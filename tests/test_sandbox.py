@@ -100,6 +100,7 @@ subprocess.run(["ipcmk", "--shmem", "4096"], capture_output=True)
 subprocess.Popen(["setsid", "sleep", "600"])
 subprocess.Popen([sys.executable, "-c", "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass", {bomb!r}])
 os.chmod("/scratch/work", 0)
+print("everything left behind")
 '''
 PROBE = '''\
 import json, os, subprocess
@@ -178,7 +179,8 @@ def test_grading_completes(attacked):
 def test_the_next_student_finds_the_sandbox_as_the_first_did(attacked):
     """The intruder left files, a locked folder, shared memory, a daemon and a fork bomb, and tried to
     stop the kernel server; the student graded after it in the same sandbox sees none of it."""
-    _, _, _, report, _, probe = attacked
+    _, _, _, report, outputs, probe = attacked
+    assert "everything left behind" in "".join(output.get("text", "") for output in outputs)
     assert report["stop the kernel server"] == "succeeded"  # the signal is sent, and ignored
     tmp = probe.pop("/tmp")
     runtime_mount = [entry for entry in tmp if entry.startswith("course-grade-")]
