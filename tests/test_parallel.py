@@ -43,15 +43,16 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def dask_cluster():
+def dask_cluster(tmp_path_factory):
     """A real Dask scheduler and two single-threaded workers on 127.0.0.1."""
     address = f"tcp://127.0.0.1:{free_port()}"
+    scratch = tmp_path_factory.mktemp("dask")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     scheduler = subprocess.Popen([f"{BIN}/dask", "scheduler", "--host", "127.0.0.1", "--port",
                                   address.rsplit(":", 1)[1], "--no-dashboard"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = subprocess.Popen([f"{BIN}/dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                "--host", "127.0.0.1", "--no-dashboard"], env=env,
+                                "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(scratch)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     from distributed import Client
     with Client(address, timeout=60) as client:
