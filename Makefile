@@ -46,9 +46,9 @@ test: $(STAMP) $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
 	$(BIN)/python -m pytest -p no:cacheprovider tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-## demo: regenerate the release, grade the sample students, export grades.csv
+## demo: the whole term on sample students, in a demo course of its own (DEMO=dir names its folder)
 demo: $(STAMP) $(NSS_WRAPPER) $(BWRAP)
-	$(BIN)/python -m course demo
+	$(BIN)/python -m course demo $(if $(DEMO),--to $(DEMO))
 
 # The instructor's common steps, for every assignment or ASSIGNMENT=name (python -m course COMMAND --help).
 ## grade: autograde submitted/ into the gradebook

@@ -87,7 +87,7 @@ def command_scores(api, args):
 
 def command_demo(api, args):
     from .demo import run_demo
-    run_demo(api)
+    run_demo(api.coursedir.root, args.to)
 
 
 COMMANDS = [
@@ -103,7 +103,8 @@ COMMANDS = [
     ("status", command_status, "Who submitted, who is graded, who needs manual grading, who is late.", True, False),
     ("scores", command_scores, "Print each student's score on each exercise.", True, False),
     ("generate", command_generate, "Regenerate release/ASSIGNMENT from source/ASSIGNMENT only.", True, False),
-    ("demo", command_demo, "The whole path on sample students, in a temporary exchange.", False, False),
+    ("demo", command_demo, "The whole path on sample students, in a demo course of its own (your course "
+                           "is not touched).", False, False),
 ]
 
 
@@ -128,6 +129,8 @@ def parser():
     commands.choices["grade"].add_argument(
         "--no-sandbox", action="store_true",
         help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)")
+    commands.choices["demo"].add_argument("--to", metavar="DIR",
+                                          help="a new folder for the demo course (default: a new temporary folder)")
     commands.choices["export"].add_argument("--to", default="grades.csv",
                                             help="the CSV file, from the course root (default: grades.csv)")
     return main

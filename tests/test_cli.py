@@ -92,17 +92,22 @@ def score_tables(output):
     """{assignment: {row name: [cells]}} from the demo's printed score tables."""
     tables, current = {}, None
     for line in output.splitlines():
-        if line.startswith("== ") and "autograding" in line:
-            current = tables.setdefault(line[3:].split(":")[0], {})
+        if line.startswith("== "):
+            current = tables.setdefault(line[3:].split(":")[0], {}) if "autograding" in line else None
         elif current is not None and line.strip() and not line.startswith(("==", "--")):
             current[line.split()[0]] = line.split()[1:]
     return tables
 
 
-def test_demo_grades_the_sample_students(tmp_path):
-    make_course(tmp_path)
-    result = course_cli("demo", root=tmp_path)
+def test_demo_grades_the_sample_students_in_a_course_of_its_own(tmp_path):
+    course, demo = tmp_path / "course", tmp_path / "demo"
+    course.mkdir()
+    make_course(course)
+    before = snapshot(course)
+    result = course_cli("demo", "--to", str(demo), root=course)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert snapshot(course) == before, "the demo must leave the instructor's course as it was"
+    assert f"a demo course in {demo}" in result.stdout and f"rm -rf {demo}" in result.stdout
     tables = score_tables(result.stdout)
     first, second = tables["logistic_regression"], tables["logistic_regression_from_scratch"]
     assert first["exercise"] == second["exercise"] == ["ada", "ben", "cy"]
@@ -111,6 +116,15 @@ def test_demo_grades_the_sample_students(tmp_path):
     assert first["pass_probabilities"] == ["2/2", "0/2", "0/2"]
     assert second["total"] == ["11/13", "8/13", "0/13"]
     assert second["log_loss"] == ["2/2", "0/2", "0/2"]
-    grades = (tmp_path / "grades.csv").read_text().splitlines()
+    assert sorted(path.name for path in (demo / "course" / "feedback").iterdir()) == ["ada", "ben", "cy"]
+    grades = (demo / "course" / "grades.csv").read_text().splitlines()
     assert grades[0].startswith("assignment,duedate,timestamp,student_id")
     assert len(grades) == 1 + 2 * 3
+
+
+def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "notes.txt").write_text("mine")
+    result = course_cli("demo", "--to", str(tmp_path / "demo"), root=REPO)
+    assert result.returncode == 1 and result.stderr.startswith("error: ") and "is not empty" in result.stderr
+    assert [path.name for path in (tmp_path / "demo").iterdir()] == ["notes.txt"]
