@@ -50,12 +50,15 @@ test: $(STAMP) $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
 demo: $(STAMP) $(NSS_WRAPPER) $(BWRAP)
 	$(BIN)/python -m course demo $(if $(DEMO),--to $(DEMO))
 
-# The instructor's common steps, for every assignment or ASSIGNMENT=name (python -m course COMMAND --help).
+# The instructor's common steps, for every released assignment or ASSIGNMENT=name
+# (python -m course COMMAND --help); assignments not released yet are named and skipped.
 ## grade: autograde submitted/ into the gradebook
 ## feedback: feedback HTML for every autograded student
 ## report: reports/<assignment>/index.html
 grade feedback report: $(STAMP) $(BWRAP)
-	for assignment in $${ASSIGNMENT:-$$(ls source)}; do $(BIN)/python -m course $@ $$assignment || exit 1; done
+	assignments="$${ASSIGNMENT:-$$($(BIN)/python -m course released)}" || exit 1; \
+	[ -n "$$assignments" ] || { echo "error: no assignment is released yet: python -m course release ASSIGNMENT" >&2; exit 1; }; \
+	for assignment in $$assignments; do $(BIN)/python -m course $@ $$assignment || exit 1; done
 
 ## export: the gradebook to grades.csv
 export: $(STAMP)
@@ -77,5 +80,6 @@ release: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python data/make_data.py
 
+## clean: remove the virtual environment and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
 clean:
-	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.csv
+	rm -rf $(VENV) gradebook.db submitted autograded feedback reports grades.csv

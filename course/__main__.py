@@ -85,6 +85,15 @@ def command_scores(api, args):
     print(score_table(api, args.assignment))
 
 
+def command_released(api, args):
+    """Print the released assignments, one per line, for make's loops; name the others on stderr."""
+    released = sorted(api.get_released_assignments())
+    skipped = sorted(set(api.get_source_assignments()) - set(released))
+    if skipped:
+        print(f"skipped, not released: {', '.join(skipped)}", file=sys.stderr)
+    print("\n".join(released))
+
+
 def command_demo(api, args):
     from .demo import run_demo
     run_demo(api.coursedir.root, args.to)
@@ -103,6 +112,8 @@ COMMANDS = [
     ("status", command_status, "Who submitted, who is graded, who needs manual grading, who is late.", True, False),
     ("scores", command_scores, "Print each student's score on each exercise.", True, False),
     ("generate", command_generate, "Regenerate release/ASSIGNMENT from source/ASSIGNMENT only.", True, False),
+    ("released", command_released, "List the assignments released to the exchange (the others on stderr).",
+     False, False),
     ("demo", command_demo, "The whole path on sample students, in a demo course of its own (your course "
                            "is not touched).", False, False),
 ]

@@ -12,7 +12,8 @@ def students_to_grade(api, assignment, students=None):
     check_assignment(api, assignment)
     submitted = sorted(api.get_submitted_students(assignment))
     if not submitted:
-        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/")
+        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
+                          f"collect them first (python -m course collect {assignment})")
     missing = sorted(set(students or ()) - set(submitted))
     if missing:
         raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")

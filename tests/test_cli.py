@@ -82,7 +82,7 @@ def test_not_a_course_root(tmp_path):
 
 def test_every_command_has_help():
     for command in ["release", "collect", "grade", "feedback", "return", "export", "report", "status",
-                    "scores", "generate", "demo"]:
+                    "scores", "generate", "released", "demo"]:
         result = subprocess.run([sys.executable, "-m", "course", command, "--help"], cwd=REPO,
                                 capture_output=True, text=True)
         assert result.returncode == 0 and "usage:" in result.stdout
@@ -128,3 +128,11 @@ def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     result = course_cli("demo", "--to", str(tmp_path / "demo"), root=REPO)
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "is not empty" in result.stderr
     assert [path.name for path in (tmp_path / "demo").iterdir()] == ["notes.txt"]
+
+
+def test_make_targets_act_on_released_assignments_only(fresh_course, tmp_path_factory):
+    exchange = tmp_path_factory.mktemp("exchange")
+    assert course_cli("--exchange", str(exchange), "release", "logistic_regression", root=fresh_course).returncode == 0
+    listed = course_cli("--exchange", str(exchange), "released", root=fresh_course)
+    assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
+    assert listed.stderr.strip() == "skipped, not released: logistic_regression_from_scratch"
