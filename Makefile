@@ -13,10 +13,14 @@ export PATH := $(BIN):$(PATH)
 
 all: test
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# The course's own package, editable (compat mode puts the repository on sys.path, so a folder
+	# named course in the current folder cannot shadow it): `course ...` and `python -m course` work anywhere.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . \
+		--config-settings editable_mode=compat
 	# Build matplotlib's font cache now: its one-time notice on stderr would break nbval.
 	$(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
@@ -70,7 +74,7 @@ benchmark: $(STAMP) $(BWRAP)
 
 ## lab: open JupyterLab on the course
 lab: $(STAMP)
-	$(BIN)/jupyter lab
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## release: regenerate release/ from source/ (commit the result)
 release: $(STAMP)

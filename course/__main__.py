@@ -119,13 +119,19 @@ COMMANDS = [
 ]
 
 
+def add_course_options(parser, default_root):
+    parser.add_argument("--root", default=default_root, help="the course root (default: the current folder)")
+    parser.add_argument("--exchange", metavar="DIR", default=None if default_root == "." else argparse.SUPPRESS,
+                        help="the exchange root (default: c.Exchange.root)")
+
+
 def parser():
     main = argparse.ArgumentParser(prog="python -m course", description=__doc__)
-    main.add_argument("--root", default=".", help="the course root (default: the current folder)")
-    main.add_argument("--exchange", metavar="DIR", help="the exchange root (default: c.Exchange.root)")
+    add_course_options(main, default_root=".")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, function, help_text, takes_assignment, takes_students in COMMANDS:
         command = commands.add_parser(name, help=help_text, description=help_text)
+        add_course_options(command, default_root=argparse.SUPPRESS)  # before or after the command name
         command.set_defaults(function=function)
         if takes_assignment:
             command.add_argument("assignment")

@@ -11,11 +11,11 @@ def status_rows(api, assignment):
     """One row per student who submitted or is in the gradebook for `assignment`."""
     check_assignment(api, assignment)
     root = Path(api.coursedir.root)
-    submitted = set(api.get_submitted_students(assignment))
-    autograded = set(api.get_autograded_students(assignment))
     records = {}
-    with open_gradebook(api) as gradebook:
+    with open_gradebook(api) as gradebook:  # first: nbgrader's own queries would create a gradebook
         recorded_assignment(gradebook, assignment)
+        submitted = set(api.get_submitted_students(assignment))
+        autograded = set(api.get_autograded_students(assignment))
         for submission in gradebook.assignment_submissions(assignment):
             pending = sorted(grade.name for notebook in submission.notebooks for grade in notebook.grades
                              if grade.needs_manual_grade)

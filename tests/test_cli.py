@@ -136,3 +136,21 @@ def test_make_targets_act_on_released_assignments_only(fresh_course, tmp_path_fa
     listed = course_cli("--exchange", str(exchange), "released", root=fresh_course)
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
     assert listed.stderr.strip() == "skipped, not released: logistic_regression_from_scratch"
+
+
+def test_options_after_the_command_from_another_folder(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "source", course / "source")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "course").mkdir(parents=True)  # a folder named like the package must not shadow it
+    status = subprocess.run([sys.executable, "-m", "course", "status", "logistic_regression", "--root", str(course)],
+                            cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert status.returncode == 1 and status.stderr.startswith("error: no gradebook at"), status.stderr
+    assert not (course / "gradebook.db").exists(), "status must not create a gradebook"
+    exchange = tmp_path / "exchange"
+    release = subprocess.run([sys.executable, "-m", "course", "release", "logistic_regression", "--root", str(course),
+                              "--exchange", str(exchange)], cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert release.returncode == 1 and release.stderr.strip() == (
+        f"error: the exchange root {exchange} does not exist: create it or set c.Exchange.root")
