@@ -60,6 +60,7 @@ STUDENTS = {"ada": "perfect", "ben": "typical", "cy": "blank"}
 def copy_course(repository, root):
     """A course at `root` with the config, tooling and sources of `repository`, every assignment generated."""
     repository, root = Path(repository), Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(repository / "nbgrader_config.py", root)
     shutil.copytree(repository / "course", root / "course", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(repository / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, make_course
+from course.__main__ import main
 
 
 def course_cli(*args, root):
@@ -21,10 +22,12 @@ def snapshot(root):
     return sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in root.rglob("*"))
 
 
-@pytest.fixture
-def fresh_course(tmp_path):
-    make_course(tmp_path)
-    return tmp_path
+@pytest.fixture(scope="module")
+def fresh_course(tmp_path_factory):
+    """One course for the tests that must leave it unchanged (each checks that it did)."""
+    root = tmp_path_factory.mktemp("fresh-course")
+    make_course(root)
+    return root
 
 
 @pytest.mark.parametrize("args,message", [
@@ -39,12 +42,12 @@ def fresh_course(tmp_path):
     (["report", "no_such_assignment"], "unknown assignment"),
     (["status", "no_such_assignment"], "unknown assignment"),
 ])
-def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, message):
+def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, message, capsys):
     before = snapshot(fresh_course)
-    result = course_cli(*args, root=fresh_course)
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: ") and message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert main(["--root", str(fresh_course), *args]) == 1
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("error: ") and message in stderr
+    assert len(stderr.strip().splitlines()) == 1
     assert snapshot(fresh_course) == before
 
 
@@ -130,10 +133,12 @@ def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     assert [path.name for path in (tmp_path / "demo").iterdir()] == ["notes.txt"]
 
 
-def test_make_targets_act_on_released_assignments_only(fresh_course, tmp_path_factory):
-    exchange = tmp_path_factory.mktemp("exchange")
-    assert course_cli("--exchange", str(exchange), "release", "logistic_regression", root=fresh_course).returncode == 0
-    listed = course_cli("--exchange", str(exchange), "released", root=fresh_course)
+def test_make_targets_act_on_released_assignments_only(tmp_path):
+    make_course(tmp_path / "course")
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    assert course_cli("--exchange", str(exchange), "release", "logistic_regression", root=tmp_path / "course").returncode == 0
+    listed = course_cli("--exchange", str(exchange), "released", root=tmp_path / "course")
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
     assert listed.stderr.strip() == "skipped, not released: logistic_regression_from_scratch"
 
