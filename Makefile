@@ -47,7 +47,7 @@ $(CHROMIUM):
 
 ## test: unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
 test: $(STAMP) $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
-	$(BIN)/python -m pytest -p no:cacheprovider tests source notebooks \
+	$(BIN)/python -m pytest tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## demo: the whole term on sample students, in a demo course of its own (DEMO=dir names its folder)
