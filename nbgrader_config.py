@@ -36,6 +36,15 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# nbgrader's sanitizing steps, with an OverwriteCells that does not warn about every test cell
+# with hidden tests (course/overwrite.py; nbgrader issue #1961).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "course.overwrite.OverwriteReleasedCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "course.verify.InjectRecorders",
     "course.execute.RobustExecute",

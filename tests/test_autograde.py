@@ -16,6 +16,15 @@ def test_autograde_run_completes(graded_catalogue, assignment):
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_untouched_test_cells_raise_no_false_alarm(graded_catalogue, assignment):
+    """Stock nbgrader warns that every test cell with hidden tests 'has changed' (#1961); the course's does not."""
+    course, runs = graded_catalogue
+    assert "Autograding" in runs[assignment].stderr
+    assert "has changed!" not in runs[assignment].stderr, [
+        line for line in runs[assignment].stderr.splitlines() if "has changed!" in line][:3]
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_reference_solution_scores_full_marks(graded_catalogue, assignment):
     course, _ = graded_catalogue
     scores = autograded_cells(course, assignment, REFERENCE)
