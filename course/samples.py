@@ -7,9 +7,11 @@ release untouched. tests/catalogue.py grades each typical mistake on its own.
 """
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from . import notebooks
@@ -91,15 +93,33 @@ def student_nbgrader(student, home, exchange, course_id, *args, user=None):
     it the command keeps this process's user id.
     """
     env = dict(os.environ, USER=student, LOGNAME=student, HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(Path(home) / ".jupyter"),
-               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    prefix = []
-    if user is not None:
-        prefix = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups"]
+               JUPYTER_CONFIG_DIR=str(Path(home) / ".jupyter"))
     env.update(named_user(student, user or (os.getuid(), os.getgid()), home))
-    command = prefix + [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={exchange}",
-                        f"--CourseDirectory.course_id={course_id}"]
-    return subprocess.run(command, cwd=home, env=env, capture_output=True, text=True, timeout=600)
+    command = ["-m", "nbgrader", *args, f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={course_id}"]
+    return run_python(command, user, cwd=home, env=env)
+
+
+def run_python(args, user=None, **options):
+    """Run this Python with `args`; as `user` (uid, gid; needs root) when given.
+
+    Another user may not be able to enter the folder this Python's virtual
+    environment lies in (a clone in a 0700 folder, or under a 0700 home). So,
+    in a private mount namespace, the environment is bind-mounted onto a fresh
+    folder anyone can enter, and the command runs from there.
+    """
+    options = {"capture_output": True, "text": True, "timeout": 600, **options}
+    env = dict(options.pop("env", os.environ))
+    if user is None:
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        return subprocess.run([sys.executable, *args], env=env, **options)
+    with tempfile.TemporaryDirectory(prefix="course-python-") as stage:
+        Path(stage).chmod(0o755)
+        python = Path(stage) / Path(sys.executable).relative_to(sys.prefix)
+        env["PATH"] = str(python.parent) + os.pathsep + env.get("PATH", "")
+        inner = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", str(python), *args]
+        script = f"mount --bind {shlex.quote(sys.prefix)} {shlex.quote(stage)} && exec {shlex.join(inner)}"
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+                              env=env, **options)
 
 
 def named_user(student, user, home):
