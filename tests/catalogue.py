@@ -119,6 +119,17 @@ LOGISTIC_REGRESSION = [
     Variant("accuracy_on_training_set",
             {"accuracy": "accuracy_2 = model_2.score(exam_features_scaled_train, passed_exam_2_train)" + PRINT_ACCURACY},
             {"test_accuracy": 0}, "training set"),
+    Variant("probabilities_rounded",
+            {"pass_probabilities": "passed_predictions = np.round(model.predict_proba(guessed_hours_scaled)[:, 1], 3)"
+                                   + PRINT_PROBABILITIES},
+            {"test_pass_probabilities": 0}, "don't round"),
+    Variant("accuracy_rounded",
+            {"accuracy": "accuracy_2 = round(np.mean(passed_predictions_2 == passed_exam_2_test), 3)" + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "don't round"),
+    Variant("accuracy_rounded_through_a_string",
+            {"accuracy": "accuracy_2 = float(f'{model_2.score(exam_features_scaled_test, passed_exam_2_test):.2f}')"
+                         + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "don't round"),
     Variant("decision_boundary_sign_error",
             {"decision_boundary": "def decision_boundary(x1):\n"
                                   "    (w1, w2), b = model_2.coef_[0], model_2.intercept_[0]\n"
