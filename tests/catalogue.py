@@ -119,6 +119,17 @@ LOGISTIC_REGRESSION = [
     Variant("accuracy_on_training_set",
             {"accuracy": "accuracy_2 = model_2.score(exam_features_scaled_train, passed_exam_2_train)" + PRINT_ACCURACY},
             {"test_accuracy": 0}, "training set"),
+    Variant("probabilities_rounded",
+            {"pass_probabilities": "passed_predictions = np.round(model.predict_proba(guessed_hours_scaled)[:, 1], 3)"
+                                   + PRINT_PROBABILITIES},
+            {"test_pass_probabilities": 0}, "don't round"),
+    Variant("accuracy_rounded",
+            {"accuracy": "accuracy_2 = round(np.mean(passed_predictions_2 == passed_exam_2_test), 3)" + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "don't round"),
+    Variant("accuracy_rounded_through_a_string",
+            {"accuracy": "accuracy_2 = float(f'{model_2.score(exam_features_scaled_test, passed_exam_2_test):.2f}')"
+                         + PRINT_ACCURACY},
+            {"test_accuracy": 0}, "don't round"),
     Variant("decision_boundary_sign_error",
             {"decision_boundary": "def decision_boundary(x1):\n"
                                   "    (w1, w2), b = model_2.coef_[0], model_2.intercept_[0]\n"
@@ -242,16 +253,48 @@ FROM_SCRATCH = [
                                 "test_accuracy_scratch = np.mean(predict_class(sigmoid(X_train @ w_scratch + b_scratch)) == y_train)"},
             {"test_fit_course_data": 0}, "with y_test"),
 
-    # ---- right answers written another way ----
+    # The text asks for numpy only, the fixed ε = 1e-15, no loop over the students, the loss after
+    # each step and an integer array: each is tested, with a message.
     Variant("sigmoid_from_scipy",
-            {"sigmoid": "from scipy.special import expit\n\ndef sigmoid(z):\n    return expit(z)"}),
+            {"sigmoid": "from scipy.special import expit\n\ndef sigmoid(z):\n    return expit(z)"},
+            {"test_sigmoid": 0}, "use numpy only"),
+    Variant("sigmoid_is_scipy_expit",
+            {"sigmoid": "from scipy.special import expit as sigmoid"},
+            {"test_sigmoid": 0}, "use numpy only"),
+    Variant("loss_from_sklearn",
+            {"log_loss": "from sklearn.metrics import log_loss as sklearn_log_loss\n\n"
+                         "def log_loss(y, p):\n    return sklearn_log_loss(y, p)"},
+            {"test_log_loss": 0}, "scikit-learn's log_loss"),
+    Variant("loss_from_sklearn_after_own_clipping",
+            {"log_loss": "import sklearn.metrics\n\ndef log_loss(y, p):\n"
+                         "    return sklearn.metrics.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])"},
+            {"test_log_loss": 0}, "numpy only"),
+    Variant("loss_with_epsilon_1e_7",
+            {"log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-7, 1 - 1e-7)\n"
+                         "    return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))"},
+            {"test_log_loss": 0}, "as if you clipped at ε = 1.0e-07"),
     Variant("loss_with_where_and_other_epsilon",
             {"log_loss": "def log_loss(y, p):\n    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)\n"
-                         "    return float(np.mean(np.where(y == 1, -np.log(p), -np.log(1 - p))))"}),
-    Variant("gradient_with_broadcasting",
-            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X.dot(w) + b) - y\n"
-                         "    return (X * error[:, None]).mean(axis=0), error.mean()"}),
-    Variant("descent_with_history_array_and_loss_before_step",
+                         "    return float(np.mean(np.where(y == 1, -np.log(p), -np.log(1 - p))))"},
+            {"test_log_loss": 0}, "with exactly this ε"),
+    Variant("loss_with_loop_over_students",
+            {"log_loss": "def log_loss(y, p):\n    total = 0.0\n"
+                         "    for y_i, p_i in zip(y, np.clip(p, 1e-15, 1 - 1e-15)):\n"
+                         "        total -= y_i * np.log(p_i) + (1 - y_i) * np.log(1 - p_i)\n"
+                         "    return total / len(y)"},
+            {"test_log_loss": 0}, "loops over the students"),
+    Variant("loop_over_students_in_gradient",
+            {"gradient": "def gradient(X, y, w, b):\n    dw, db = np.zeros_like(w, dtype=float), 0.0\n"
+                         "    for x_i, y_i in zip(X, y):\n        error = sigmoid(x_i @ w + b) - y_i\n"
+                         "        dw += x_i * error\n        db += error\n"
+                         "    return dw / len(y), db / len(y)"},
+            {"test_gradient": 0}, "loops over the students"),
+    Variant("comprehension_over_students_in_gradient",
+            {"gradient": "def gradient(X, y, w, b):\n"
+                         "    errors = np.array([sigmoid(x_i @ w + b) - y_i for x_i, y_i in zip(X, y)])\n"
+                         "    return X.T @ errors / len(y), errors.mean()"},
+            {"test_gradient": 0}, "loops over the students"),
+    Variant("descent_records_loss_before_step",
             {"gradient_descent": "def gradient_descent(X, y, learning_rate, n_iterations):\n"
                                  "    w, b = np.zeros(X.shape[1]), 0.0\n"
                                  "    history = np.empty(n_iterations)\n"
@@ -260,10 +303,51 @@ FROM_SCRATCH = [
                                  "        dw, db = gradient(X, y, w, b)\n"
                                  "        w -= learning_rate * dw\n"
                                  "        b -= learning_rate * db\n"
+                                 "    return w, b, history"},
+            {"test_gradient_descent_history": 0}, "append the loss after each step"),
+    Variant("descent_records_start_and_every_step",
+            # Lesson 2's old convention, n + 1 losses: the length check names it.
+            {"gradient_descent": GD_LOOP.format(loop="    history.append(log_loss(y, sigmoid(X @ w + b)))\n"
+                                                     "    for _ in range(n_iterations):\n" + STEP)},
+            {"test_gradient_descent_history": 0}, "one loss per iteration"),
+    Variant("predict_class_returns_booleans",
+            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
+                              "    return np.asarray(probabilities) > threshold"},
+            {"test_predict_class": 0}, "integers 0 and 1"),
+
+    # ---- right answers written another way ----
+    Variant("loss_with_where",
+            {"log_loss": "def log_loss(y, p):\n    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)\n"
+                         "    return float(np.mean(np.where(y == 1, -np.log(p), -np.log(1 - p))))"}),
+    Variant("loss_with_maximum_on_both_logs",
+            {"log_loss": "EPS = 1e-15\n\ndef log_loss(y, p):\n"
+                         "    return -np.mean(y * np.log(np.maximum(p, EPS)) + (1 - y) * np.log(np.maximum(1 - p, EPS)))"}),
+    Variant("gradient_with_broadcasting",
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X.dot(w) + b) - y\n"
+                         "    return (X * error[:, None]).mean(axis=0), error.mean()"}),
+    Variant("descent_with_history_array",
+            {"gradient_descent": "def gradient_descent(X, y, learning_rate, n_iterations):\n"
+                                 "    w, b = np.zeros(X.shape[1]), 0.0\n"
+                                 "    history = np.empty(n_iterations)\n"
+                                 "    for i in range(n_iterations):\n"
+                                 "        dw, db = gradient(X, y, w, b)\n"
+                                 "        w -= learning_rate * dw\n"
+                                 "        b -= learning_rate * db\n"
+                                 "        history[i] = log_loss(y, sigmoid(X @ w + b))\n"
                                  "    return w, b, history"}),
+    Variant("gradient_with_db_of_shape_1",
+            # db = np.mean(..., keepdims=True) is an array of shape (1,); so is b, and b_scratch, after it.
+            {"gradient": "def gradient(X, y, w, b):\n    error = sigmoid(X @ w + b) - y\n"
+                         "    return X.T @ error / len(y), np.mean(error, keepdims=True)"}),
+    Variant("descent_with_b_of_shape_1",
+            {"gradient_descent": GD_LOOP.format(loop="    for _ in range(n_iterations):\n" + STEP).replace(
+                "w, b = np.zeros(X.shape[1]), 0.0", "w, b = np.zeros(X.shape[1]), np.zeros(1)")}),
     Variant("predict_class_with_where",
             {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
                               "    return np.where(np.asarray(probabilities) > threshold, 1, 0)"}),
+    Variant("predict_class_by_multiplying",
+            {"predict_class": "def predict_class(probabilities, threshold=0.5):\n"
+                              "    return (np.asarray(probabilities) > threshold) * 1"}),
     Variant("accuracy_with_sklearn_metric",
             {"fit_course_data": "from sklearn.metrics import accuracy_score\n"
                                 "w_scratch, b_scratch, loss_history = gradient_descent(X_train, y_train, 0.5, 2000)\n"
@@ -275,11 +359,6 @@ FROM_SCRATCH = [
             {"test_gradient": 0}, "dw should be"),
     Variant("sigmoid_numerically_stable",
             {"sigmoid": "def sigmoid(z):\n    return np.exp(-np.logaddexp(0, -np.asarray(z, dtype=float)))"}),
-    Variant("loop_over_students_in_gradient",
-            {"gradient": "def gradient(X, y, w, b):\n    dw, db = np.zeros_like(w, dtype=float), 0.0\n"
-                         "    for x_i, y_i in zip(X, y):\n        error = sigmoid(x_i @ w + b) - y_i\n"
-                         "        dw += x_i * error\n        db += error\n"
-                         "    return dw / len(y), db / len(y)"}),
 ]
 
 CATALOGUES = {"logistic_regression": LOGISTIC_REGRESSION, "logistic_regression_from_scratch": FROM_SCRATCH}
