@@ -67,9 +67,13 @@ import nbgrader  # noqa: E402
 FORMGRADER = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
 c.HTMLExporter.preprocessors = ["course.safehtml.InertOutputs"]
 c.HTMLExporter.filters = {"markdown2html": "course.safehtml.markdown_to_html"}
-c.GenerateFeedback.HTMLExporter.template_name = "course_feedback"
-c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+# Templates: course/templates/course_formgrade is Formgrader's grading page with a MathJax stub
+# instead of MathJax from a CDN (Formgrader's script waits for its start-up signal);
+# course_feedback is the feedback page. Both extend nbgrader's, found on the extra path.
+c.HTMLExporter.template_name = "course_formgrade"
+c.HTMLExporter.extra_template_basedirs = [
     str(Path(__file__).resolve().parent / "course" / "templates"), str(FORMGRADER / "templates")]
-# nbgrader's templates (feedback/index.html.j2 is extended) and the Bootstrap CSS that a page embeds.
-c.GenerateFeedback.HTMLExporter.extra_template_paths = [
+c.HTMLExporter.extra_template_paths = [str(FORMGRADER / "templates")]
+c.GenerateFeedback.HTMLExporter.template_name = "course_feedback"
+c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CSS a feedback page embeds
     str(FORMGRADER / "templates"), str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
