@@ -127,6 +127,13 @@ def inject_inline_script(page):
     }""", [act("injected_script"), act("injected_handler")])
 
 
+def screenshot(page, locator, name):
+    """The viewport with `locator` in view, into tests/browser-artifacts/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
 def figures(page):
     return page.locator('img[src^="data:image/png"]')
 
@@ -183,7 +190,8 @@ def test_formgrader_grading_page_runs_no_payload_and_grading_still_works(browser
         assert_figures_drawn(page, 2)
         expect(page.get_by_text(WRITTEN_TEXT)).to_be_visible()
         assert_math_rendered(page)
-        page.screenshot(path=str(ARTIFACTS / "formgrader-grading-page.png"), full_page=True)
+        screenshot(page, page.get_by_text(WRITTEN_TEXT), "formgrader-written-answer.png")
+        screenshot(page, figures(page).last, "formgrader-figure.png")
 
         # Formgrader's own scripts run under the policy: a typed score is saved.
         score = page.locator("input#reflection")
@@ -228,7 +236,8 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
     expect(summary).to_have_count(11)
     expect(summary.first).to_have_text(re.compile(r"^Exercise 1: standardize the hours:\s+2 / 2 points$"))
     expect(summary.last.locator("a.exercise")).to_have_attribute("href", "#reflection")
-    page.screenshot(path=str(ARTIFACTS / "feedback-page.png"), full_page=True)
+    screenshot(page, summary.first, "feedback-summary.png")
+    screenshot(page, page.get_by_text(WRITTEN_TEXT), "feedback-written-answer.png")
     assert all(url.startswith(("file:", "data:")) for url in page.requests), page.requests
 
     prove_the_check_sees_a_payload(page)
