@@ -238,6 +238,7 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
     expect(summary.last.locator("a.exercise")).to_have_attribute("href", "#reflection")
     screenshot(page, summary.first, "feedback-summary.png")
     screenshot(page, page.get_by_text(WRITTEN_TEXT), "feedback-written-answer.png")
+    screenshot(page, page.locator('math[display="block"]').first, "feedback-math.png")
     assert all(url.startswith(("file:", "data:")) for url in page.requests), page.requests
 
     prove_the_check_sees_a_payload(page)
