@@ -127,6 +127,13 @@ def inject_inline_script(page):
     }""", [act("injected_script"), act("injected_handler")])
 
 
+def assert_error_shown_as_text(page):
+    """Her exception's HTML type name and message are readable text in the error output."""
+    error = page.locator(".output_error").last
+    expect(error).to_contain_text("<img src=x onerror=")
+    expect(error).to_contain_text("<script>window.__pwned")
+
+
 def screenshot(page, locator, name):
     """The viewport with `locator` in view, into tests/browser-artifacts/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -190,6 +197,7 @@ def test_formgrader_grading_page_runs_no_payload_and_grading_still_works(browser
         assert_figures_drawn(page, 2)
         expect(page.get_by_text(WRITTEN_TEXT)).to_be_visible()
         assert_math_rendered(page)
+        assert_error_shown_as_text(page)
         screenshot(page, page.get_by_text(WRITTEN_TEXT), "formgrader-written-answer.png")
         screenshot(page, figures(page).last, "formgrader-figure.png")
 
@@ -231,6 +239,7 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
     assert_figures_drawn(page, 2)
     expect(page.get_by_text(WRITTEN_TEXT)).to_be_visible()
     assert_math_rendered(page)
+    assert_error_shown_as_text(page)
     # The summary names each exercise with its points and links to what went wrong.
     summary = page.locator("#toc li")
     expect(summary).to_have_count(11)
