@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import pytest
 from nbgrader.api import Gradebook
@@ -225,6 +226,23 @@ def test_formgrader_serves_a_handed_in_html_file_sandboxed(browser, server, cour
         response = page.goto(url, timeout=LOAD)
         assert response.ok and "sandbox" in response.headers["content-security-policy"]
         expect(page.get_by_text("notes")).to_be_visible()
+        assert_inert(page, course)
+    finally:
+        context.close()
+
+
+def test_formgrader_other_views_work_and_refuse_script_reflected_from_the_url(browser, server, course):
+    """A student's view lists her assignment; a crafted student id in the URL runs nothing.
+
+    nbgrader writes that id unescaped into an inline script and into the page; the policy allows
+    inline scripts that only assign string literals, so the crafted one is refused."""
+    context, page = instructor_page(browser, server)
+    try:
+        page.goto(f"{server.base}/formgrader/manage_students/{STUDENT}", timeout=LOAD)
+        expect(page.locator("#main-table")).to_contain_text(ASSIGNMENT)
+        crafted = f"x\";window.{FLAG}=['reflected_script'];\"<img src=x onerror=\"window.{FLAG}=['reflected_img']\">"
+        page.goto(f"{server.base}/formgrader/manage_students/{quote(crafted, safe='')}", timeout=LOAD)
+        expect(page.locator(".breadcrumb img")).to_have_count(1)  # the markup is nbgrader's, unescaped
         assert_inert(page, course)
     finally:
         context.close()
