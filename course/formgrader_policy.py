@@ -6,8 +6,8 @@ this policy is the second wall. Every response under /formgrader gets it:
 
 - scripts load only from Formgrader's static folder; inline code runs only if nbgrader's
   templates (or the course's, course/templates/course_formgrade) hold it verbatim (allowed by
-  hash, event handlers included) or if it only assigns string literals, as Formgrader's
-  `var submission_id = "...";` blocks do (hashed per response);
+  hash, event handlers included) or if it only assigns string literals in the page's <head>, as
+  Formgrader's `var submission_id = "...";` blocks do (hashed per response);
 - no plugins, frames, or <base>; forms post to the server only;
 - files served from a submission's folder (/formgrader/submissions/ID/FILE) are also sandboxed,
   so an HTML file a student hands in cannot run script in the server's origin.
@@ -54,8 +54,13 @@ def shipped_code():
 
 
 def policy(host, base_url, body, path):
-    """The policy of one Formgrader response with this `body`, as served at `host` + `base_url`."""
-    data_blocks = {source_hash(code) for code in INLINE_SCRIPT.findall(body) if DATA_ONLY.fullmatch(code)}
+    """The policy of one Formgrader response with this `body`, as served at `host` + `base_url`.
+
+    Data-only scripts are allowed in the <head> alone, where Formgrader puts them: a submission
+    shows in the <body>, so it cannot set Formgrader's variables (`base_url`, say) that way.
+    """
+    head = body.split(b"</head>", 1)[0]
+    data_blocks = {source_hash(code) for code in INLINE_SCRIPT.findall(head) if DATA_ONLY.fullmatch(code)}
     scripts = " ".join([f"{host}{base_url}formgrader/static/", "'unsafe-hashes'", *shipped_code(),
                         *sorted(data_blocks)])
     directives = [
@@ -78,7 +83,8 @@ def policy_transform(base_url):
 
         def transform_first_chunk(self, status_code, headers, chunk, finishing):
             if self.request.path.startswith(prefix):
-                # A page that is not written in one piece gets no per-response hashes: safe, not inert.
+                # A response written in pieces gets no per-response hashes: its data-only scripts are
+                # refused, which may break it but lets nothing run.
                 body = chunk if finishing else b""
                 headers["Content-Security-Policy"] = policy(self.request.host, base_url, body, self.request.path)
             return status_code, headers, chunk
