@@ -62,7 +62,8 @@ def output_payloads():
 from IPython.display import HTML, Javascript, Markdown, SVG, display
 display(HTML("<img src=x onerror=\\"{act('out_html')}\\"><b>html output</b>"))
 display(Markdown("<img src=x onerror=\\"{act('out_markdown')}\\"> *markdown output*"))
-display(SVG("<svg xmlns='http://www.w3.org/2000/svg' onload=\\"{act('out_svg')}\\"><script>{act('out_svg_script')}</script></svg>"))
+display(SVG("<svg xmlns='http://www.w3.org/2000/svg' onload=\\"{act('out_svg')}\\">"
+            "<script>{act('out_svg_script')}</script></svg>"))
 display(Javascript("{act('out_javascript')}"))
 display({{"text/html": "<script>{act('raw_html')}</script><p>raw bundle</p>",
          "application/javascript": "{act('raw_javascript')}",

@@ -22,6 +22,7 @@ from nbgrader.api import Gradebook
 
 from browser_support import (ARTIFACTS, CHROMIUM, LOAD, VIEWPORT, LabServer, launch_chromium, make_lab_course,
                              missing_chromium_message)
+from course import notebooks
 from course.safehtml import render_markdown, sanitize
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
@@ -44,7 +45,19 @@ def course(tmp_path_factory):
         done = subprocess.run([sys.executable, "-m", "course", *command], cwd=root, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
+    assert_payloads_reached_the_autograded_notebook(root)
     return root
+
+
+def assert_payloads_reached_the_autograded_notebook(root):
+    """Grading kept every payload: each rich output kind, the error with an HTML name, her file."""
+    folder = root / "autograded" / STUDENT / ASSIGNMENT
+    outputs = [output for cell in notebooks.read(folder / f"{ASSIGNMENT}.ipynb").cells
+               for output in cell.get("outputs", [])]
+    kinds = {kind for output in outputs for kind in output.get("data", {})}
+    assert {"text/html", "text/markdown", "image/svg+xml", "application/javascript"} <= kinds, kinds
+    assert any(output.get("ename", "").startswith("<img") for output in outputs)
+    assert (folder / FILE_PAYLOAD).is_file()
 
 
 @pytest.fixture(scope="module")
