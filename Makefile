@@ -72,9 +72,9 @@ export: $(STAMP)
 benchmark: $(STAMP) $(BWRAP)
 	$(BIN)/python benchmarks/autograde.py
 
-## lab: open JupyterLab on the course
+## lab: open JupyterLab on the course (jupyter_server_config.py: Formgrader's Content-Security-Policy)
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/jupyter lab --config=jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## release: regenerate release/ from source/ (commit the result)
 release: $(STAMP)

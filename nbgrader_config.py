@@ -64,3 +64,25 @@ c.GenerateFeedback.preprocessors = [
     "course.feedback.ShowFailuresNotTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Student content stays inert wherever nbconvert renders it: Formgrader's grading pages and the
+# feedback pages (course/safehtml.py). Markdown is sanitized with its math rendered as MathML, and
+# outputs are sanitized or dropped (JavaScript, widgets). Feedback pages use the template in
+# course/templates/course_feedback: a Content-Security-Policy, no MathJax from a CDN, a summary
+# per exercise. Formgrader's routes get their policy from the server extension that
+# jupyter_server_config.py enables (course/formgrader_policy.py).
+import nbgrader  # noqa: E402
+
+FORMGRADER = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+c.HTMLExporter.preprocessors = ["course.safehtml.InertOutputs"]
+c.HTMLExporter.filters = {"markdown2html": "course.safehtml.markdown_to_html"}
+# Templates: course/templates/course_formgrade is Formgrader's grading page with a MathJax stub
+# instead of MathJax from a CDN (Formgrader's script waits for its start-up signal);
+# course_feedback is the feedback page. Both extend nbgrader's, found on the extra path.
+c.HTMLExporter.template_name = "course_formgrade"
+c.HTMLExporter.extra_template_basedirs = [
+    str(Path(__file__).resolve().parent / "course" / "templates"), str(FORMGRADER / "templates")]
+c.HTMLExporter.extra_template_paths = [str(FORMGRADER / "templates")]
+c.GenerateFeedback.HTMLExporter.template_name = "course_feedback"
+c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CSS a feedback page embeds
+    str(FORMGRADER / "templates"), str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")]

@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator  # noqa: E402
 from . import notebooks  # noqa: E402
 from .gradebook import cell_scores, exercise_of, open_gradebook, recorded_assignment  # noqa: E402
 from .nbgrader_api import check_assignment  # noqa: E402
+from .safehtml import csp_meta  # noqa: E402
 from .scores import exercise_order  # noqa: E402
 
 # Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
@@ -381,7 +382,8 @@ def render_page(data):
     else:
         body = "\n".join([_totals_section(data), _exercises_section(data), _messages_section(data),
                           _pending_section(data), _failed_section(data)])
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+    # Everything from a submission is escaped; the CSP (first in <head>) forbids script all the same.
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{csp_meta()}\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{_e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
             f"<h1>{_e(title)}</h1>\n{body}\n</body>\n</html>\n")

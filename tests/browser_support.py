@@ -30,6 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "tests" / "browser-artifacts"
+SERVER_CONFIG = REPO / "jupyter_server_config.py"
 VIEWPORT = {"width": 1280, "height": 800}
 
 # JupyterLab user settings for the test server. Since Lab 4.2 a notebook only keeps the cells in
@@ -110,7 +111,8 @@ class LabServer:
         # in the notebooks as an error-coloured output: build it now, like the Makefile does.
         subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], env=env, check=True,
                        capture_output=True, timeout=300)
-        command = [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root",
+        # The course's server configuration, as `make lab` loads it: Formgrader's Content-Security-Policy.
+        command = [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--config={SERVER_CONFIG}",
                    "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                    f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
                    f"--LabApp.user_settings_dir={folders['settings']}",

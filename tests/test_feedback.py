@@ -49,10 +49,24 @@ def test_wrong_answers_feedback_names_the_mistake(feedback, assignment):
             assert variant.message in text, variant.name
 
 
+# The sigmoid exercise's line in each page's summary, with its points.
+SIGMOID_SUMMARY = {"logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
+                   "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point"}
+
+
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_feedback_shows_code_and_points(feedback, assignment):
-    text = visible_text(feedback_page(feedback, REFERENCE, assignment))
-    assert "def sigmoid(z):" in text and "Test cell (Score: 2.0 / 2.0)" in text
+    text = re.sub(r"\s+", " ", visible_text(feedback_page(feedback, REFERENCE, assignment)))
+    assert "def sigmoid(z):" in text and SIGMOID_SUMMARY[assignment] in text
+
+
+def test_summary_names_each_exercise_and_links_to_its_message(feedback):
+    page = feedback_page(feedback, "sigmoid_sign_error", "logistic_regression").read_text()
+    summary = page[page.index('<ol id="toc">'):page.index("</ol>")]
+    items = re.findall(r"<li.*?</li>", summary, re.S)
+    assert len(items) == 11 and "Exercise 1: standardize the hours</a>:" in items[0]
+    lost = [item for item in items if "what went wrong" in item]
+    assert len(lost) == 1 and "Exercise 5: the sigmoid" in lost[0] and 'href="#test_sigmoid"' in lost[0], lost
 
 
 def test_failures_show_messages_not_tracebacks(feedback):
