@@ -42,6 +42,7 @@ LIMITS = {  # setrlimit values for each kernel
     "nofile": 256,  # open files
 }
 SCRATCH_BYTES = 256 << 20  # size of each of the sandbox's tmpfs: /scratch, /tmp, /dev/shm
+SCRATCH_FILES = 16_384  # files and folders in each of them (when grading as root)
 SERVER_START_SECONDS = 120
 MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
 ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in its scratch folder)
@@ -107,11 +108,12 @@ def read_only_roots():
     return roots
 
 
-def bwrap_command(roots, font_cache, info_fd):
+def bwrap_command(roots, font_cache, info_fd, scratch=None):
     """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network.
 
     Nothing of the host is writable inside: all a kernel writes lands in the
-    size-capped tmpfs. bwrap writes its child's pid to `info_fd` as JSON.
+    size-capped tmpfs of WIPED, or in the tmpfs `scratch` maps them to (capped in
+    files too). bwrap writes its child's pid to `info_fd` as JSON.
     """
     command = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--new-session", "--info-fd", str(info_fd),
                "--proc", "/proc", "--dev", "/dev"]
@@ -125,7 +127,8 @@ def bwrap_command(roots, font_cache, info_fd):
         if (Path("/etc") / name).exists():
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
-        command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
+        command += (["--bind", str(scratch[tmpfs]), tmpfs] if scratch
+                    else ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs])
     command += ["--remount-ro", "/dev"]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
@@ -133,18 +136,25 @@ def bwrap_command(roots, font_cache, info_fd):
 
 
 def as_nobody(command, roots, stage):
-    """Run `command` (bwrap) as nobody, from root, with `roots` bind-mounted under `stage` first.
+    """Run `command(staged roots, scratch tmpfs)` (bwrap) as nobody, from root, after staging under `stage`.
 
     nobody may not traverse the paths root's Python lives under (/root is 0700), so
     each root is bind-mounted in a private mount namespace onto a folder nobody
-    can reach, and bwrap binds it from there.
+    can reach, and bwrap binds it from there. The scratch tmpfs are mounted there
+    too, capped in bytes and in files (bwrap's own tmpfs cannot cap files): a
+    kernel cannot fill memory with millions of empty files.
     """
-    staged, mounts = {}, []
+    staged, scratch, mounts = {}, {}, []
     for number, (destination, source) in enumerate(roots.items()):
         staged[destination] = stage / str(number)
         staged[destination].mkdir(parents=True)
         mounts.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(staged[destination]))}")
-    inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged)
+    for number, destination in enumerate(WIPED):
+        scratch[destination] = stage / f"tmpfs{number}"
+        scratch[destination].mkdir(parents=True)
+        options = f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_FILES},mode=0755,uid={NOBODY},gid={NOBODY}"
+        mounts.append(f"mount -t tmpfs -o {options} tmpfs {shlex.quote(str(scratch[destination]))}")
+    inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged, scratch)
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
             " && ".join(mounts + ["exec " + shlex.join(inner)])]
 
@@ -184,8 +194,8 @@ class Sandbox:
         server = isolated_python("/opt/course", "course.zygote") + [str(self.listener.fileno()), settings]
         info_read, info_write = os.pipe()
 
-        def command(roots):
-            return bwrap_command(roots, font_cache, info_write) + server
+        def command(roots, scratch=None):
+            return bwrap_command(roots, font_cache, info_write, scratch) + server
         if os.geteuid() == 0:
             self.folder.chmod(0o711)
             command = as_nobody(command, read_only_roots(), self.folder / "roots")
