@@ -6,6 +6,9 @@ write to them; to fork without limit, allocate 50 GB, write a huge file,
 flood its output and open sockets. It reports what happened as JSON in its
 output, and the tests check that nothing leaked, nothing changed, the limits
 held and the honest students' grades are what they would be without it.
+
+The attacks on the sandbox's boundary (issue 17, hostile.BOUNDARY and
+hostile.LINKED) are graded once, with --jobs 2, next to honest students.
 """
 
 import hashlib
