@@ -237,7 +237,7 @@ class Sandbox:
                 "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"}}
 
     def jupyter_environment(self):
-        """Environment for the grading process: where the kernelspec and the IPC sockets are."""
+        """Environment for the grading process: where the kernelspec and the connection files are."""
         return {"JUPYTER_PATH": str(self.folder), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
 
     def clear_runtime(self):

@@ -1,4 +1,4 @@
-"""Forged records: the grader's re-check (course/verify.py) trusts no name and builds no object a test did not ask for."""
+"""Forged records: the re-check (course/verify.py) trusts no name and builds no object a test did not ask for."""
 
 import sys
 
