@@ -282,13 +282,16 @@ except OSError:
 os.chdir("/scratch/work")
 print("FILLED " + json.dumps(filled))"""
 
+SCALE_HOURS = """\
+scaler = StandardScaler().fit(hours_studied)
+hours_studied_scaled = scaler.transform(hours_studied)
+guessed_hours_scaled = scaler.transform(guessed_hours)"""
 BOUNDARY = [
     Variant("shadowed_modules", with_first_answer_prefixed(STEAL_SOLUTIONS), ALL_ZERO, files=SHADOWS),
     Variant("forged_records", with_first_answer_prefixed(FORGE_RECORDS + "\n" + PATCH_NUMPY), ALL_ZERO),
-    Variant("huge_records", with_first_answer_prefixed(HUGE_RECORDS), ALL_ZERO),
-    Variant("fills_its_sandbox", {"scale_hours": FILL + "\nscaler = StandardScaler().fit(hours_studied)\n"
-                                  "hours_studied_scaled = scaler.transform(hours_studied)\n"
-                                  "guessed_hours_scaled = scaler.transform(guessed_hours)"}),
+    # right answers: only the re-check, refusing the records, makes them score 0
+    Variant("huge_records", {"scale_hours": HUGE_RECORDS + "\n" + SCALE_HOURS}, ALL_ZERO),
+    Variant("fills_its_sandbox", {"scale_hours": FILL + "\n" + SCALE_HOURS}),
 ]
 # Submissions that must not be read at all: each fails, alone, with the reason.
 LINKED = [
