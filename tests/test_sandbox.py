@@ -404,3 +404,22 @@ def test_no_disk_is_filled_and_the_sandbox_is_left_clean(boundary):
 def printed_outputs(root, student):
     graded = notebooks.read(root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     return [output for cell in graded.cells for output in cell.get("outputs", [])]
+
+
+def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
+    """nbgrader starts the launcher in the student's folder: `python -m` would import the student's course/."""
+    from conftest import REPO
+    from course.sandbox import isolated_python
+    from hostile import SHADOWS
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    plant_files(tmp_path, "", [Variant("student", {}, files=SHADOWS)], {})
+    env = dict(os.environ, COURSE_TEST_MARKERS=str(markers), PYTHONPATH=str(REPO))
+    for argv in ([sys.executable, "-m", "course.sandbox"], isolated_python(REPO, "course.sandbox")):
+        subprocess.run(argv + ["no-connection-file"], cwd=tmp_path / "submitted" / "student", env=env,
+                       capture_output=True, timeout=120)
+        if argv[1] == "-m":
+            assert (markers / "course").exists(), "the shadow works where the working folder is on sys.path"
+            for marker in markers.iterdir():
+                marker.unlink()
+    assert sorted(os.listdir(markers)) == []
