@@ -100,3 +100,12 @@ def test_replay_imports_nothing_from_the_working_folder(tmp_path, monkeypatch):
     only_absolute_import_paths()
     with pytest.raises(ModuleNotFoundError):
         replay("import course_shadow_probe", forged({}))
+
+
+def test_only_the_tests_own_calls_are_recorded():
+    """sigmoid called 2,000 times inside gradient_descent made a 20 MB record; the re-check never replays those."""
+    inner = record.Recorder(lambda z: z + 1)
+    outer = record.Recorder(lambda z: inner(z) * 2)
+    assert outer(1) == 4 and inner(5) == 6
+    assert [call["key"] for call in outer.calls] == [record.call_key((1,), {})]
+    assert [call["key"] for call in inner.calls] == [record.call_key((5,), {})]
