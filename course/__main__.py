@@ -46,6 +46,8 @@ def command_grade(api, args):
     scores = totals(api, args.assignment, sorted(results))
     print(f"graded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment}"
           + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else ""))
+    for student in sorted(student for student, result in results.items() if result.get("note")):
+        print(f"note: {student}: {results[student]['note']}")
     if failed:
         print(f"failed: {', '.join(failed)} (regrade one with --student ID)")
         for student in failed:

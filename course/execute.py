@@ -25,7 +25,7 @@ class RobustExecute(Execute):
 
     max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(
         config=True)
-    max_record_bytes = Integer(64_000_000, help="Output a recording cell may produce").tag(config=True)
+    max_record_bytes = Integer(4_000_000, help="Output a recording cell may produce").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._failure = None

@@ -25,7 +25,9 @@ from nbgrader.api import Gradebook
 
 from .gradebook import gradebook_path
 from .nbgrader_api import last_line, open_api
-from .sandbox import Sandbox, SandboxError
+from .sandbox import MAX_FOLDER_BYTES, Sandbox, SandboxError
+from .studentfiles import read_folder, remove_tree
+from .verify import only_absolute_import_paths
 
 _sandbox = None  # this worker's warm sandbox
 CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
@@ -40,12 +42,17 @@ def folder_bytes(folder, under):
 
 
 def pack(root, assignment, student, gradebook):
-    """Everything a worker needs to grade one student, as plain data."""
+    """Everything a worker needs to grade one student, as plain data.
+
+    The submission is read without following links (course/studentfiles.py):
+    a link, a FIFO or a hard link raises InvalidSubmission, which fails that student only.
+    """
     root = Path(root)
+    submitted = f"submitted/{student}/{assignment}"
     files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
              **folder_bytes(root / "course", "course"),
              **folder_bytes(root / "source" / assignment, f"source/{assignment}"),
-             **folder_bytes(root / "submitted" / student / assignment, f"submitted/{student}/{assignment}")}
+             **{f"{submitted}/{name}": data for name, data in read_folder(root / submitted, MAX_FOLDER_BYTES).items()}}
     return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook}
 
 
@@ -85,12 +92,35 @@ def warm_sandbox():
     return _sandbox
 
 
+DIRTY = ("the sandbox could not be emptied after this notebook (see the server log); "
+         "a fresh sandbox grades the next student")
+
+
 def grade_payload(payload, sandboxed=True):
-    """Worker: grade one packed student with nbgrader's autograder; return plain data."""
+    """Worker: grade one packed student with nbgrader's autograder; return plain data.
+
+    Every failure but a SandboxError comes back as {"failure": "Name: message"},
+    never as an exception, whose traceback might not pickle (Dask would then wait forever).
+    """
+    only_absolute_import_paths()  # nbgrader and the re-check work in the student's folder
+    with _one_at_a_time:
+        try:
+            sandbox = warm_sandbox() if sandboxed else None
+            result = grade_in_folder(payload, sandbox)
+        except SandboxError:
+            raise
+        except Exception as error:
+            return {"failure": f"{type(error).__name__}: {str(error)[:2000]}"}
+        if sandbox and not sandbox.alive():  # the server stops when it cannot wipe: the next student gets a new one
+            result["note"] = DIRTY
+        return result
+
+
+def grade_in_folder(payload, sandbox):
+    """Grade one packed student in a folder of its own, removed afterwards whatever happens."""
     assignment, student = payload["assignment"], payload["student"]
-    with _one_at_a_time, tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as folder:
-        sandbox = warm_sandbox() if sandboxed else None
-        folder = Path(folder)
+    folder = Path(tempfile.mkdtemp(prefix=f"grade-{student}-"))
+    try:
         unpack(payload, folder)
         api = open_api(folder, **(sandbox.nbgrader_overrides() if sandbox else {}))
         try:
@@ -101,6 +131,16 @@ def grade_payload(payload, sandboxed=True):
         if not result["success"]:
             raise RuntimeError(last_line(result))
         return read_results(folder, api.coursedir.course_id, assignment, student)
+    finally:
+        remove_quietly(folder)
+
+
+def remove_quietly(folder):
+    """Remove a grader's folder; a failure leaves it, and costs no student."""
+    try:
+        remove_tree(folder)
+    except OSError:
+        pass
 
 
 def record(api, assignment, student, results):
@@ -168,7 +208,8 @@ def on_local_workers(jobs, students, payload, sandboxed):
     a student whose grading kills its worker again costs only that student; the
     students not yet handed out go on to a fresh pool.
     """
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as scratch:
+    scratch = tempfile.mkdtemp(prefix="course-grade-")
+    try:
         Path(scratch).chmod(0o711)  # the sandbox's user binds folders from in here
 
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
@@ -193,6 +234,8 @@ def on_local_workers(jobs, students, payload, sandboxed):
                 for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
                     yield student, (RuntimeError("its grading worker was killed, twice")
                                     if isinstance(outcome, BrokenProcessPool) else outcome)
+    finally:
+        remove_quietly(scratch)
 
 
 def use_temporary_folder(folder):
@@ -215,8 +258,10 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
         try:
             if isinstance(outcome, Exception):
                 raise outcome
+            if "failure" in outcome:
+                raise RuntimeError(outcome["failure"])
             record(api, assignment, student, outcome)
-            results[student] = {"success": True}
+            results[student] = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
         except Exception as error:  # a failed or killed worker costs this student only
             results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
         if on_done:

@@ -69,18 +69,30 @@ def _plain_params(estimator):
 
 
 class Recorder:
-    """Calls a student's function and notes each call's arguments and outcome."""
+    """Calls a student's function and notes each call's arguments and outcome.
+
+    Only calls the test makes itself are noted: calls one student function makes
+    to another (sigmoid, 2,000 times inside gradient_descent) are never replayed,
+    since the re-check answers the outer call from its record.
+    """
+
+    active = []  # the recorded calls under way, outermost first
 
     def __init__(self, function):
         self.function, self.calls = function, []
 
     def __call__(self, *args, **kwargs):
+        if Recorder.active:
+            return self.function(*args, **kwargs)
         key = call_key(args, kwargs)
+        Recorder.active.append(key)
         try:
             result = self.function(*args, **kwargs)
         except Exception as error:
             self.calls.append({"key": key, "error": [type(error).__name__, str(error)]})
             raise
+        finally:
+            Recorder.active.pop()
         self.calls.append({"key": key, "result": encode(result)})
         return result
 

@@ -4,9 +4,10 @@ A grading worker starts one bubblewrap (bwrap) sandbox and, inside it, the
 kernel server of course/zygote.py, which imports numpy, pandas, scikit-learn
 and matplotlib once and forks a kernel per submission. nbgrader's own
 execution runs unchanged: its kernelspec, "course-sandbox", starts
-`python -m course.sandbox CONNECTION_FILE`, a launcher that asks the server for
-a kernel and stands in for it (exit status, signals). The kernel talks to
-nbgrader over IPC sockets in a folder shared with the sandbox.
+`python -I -c "...course.sandbox.main()" CONNECTION_FILE`, a launcher that asks
+the server for a kernel and stands in for it (exit status, signals). The kernel
+talks to nbgrader over IPC sockets in the sandbox's own tmpfs, which the grader
+reaches through /proc/PID/root of the server: no host folder is writable inside.
 
 Inside the sandbox a kernel sees the system's /usr, the Python installation
 and a scratch copy of its notebook's folder; not the course (source/,
@@ -28,7 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .zygote import WIPED, empty_folder
+from .studentfiles import remove_tree
+from .zygote import IPC, WIPED, empty_folder
 
 KERNEL_NAME = "course-sandbox"
 NOBODY = 65534
@@ -40,6 +42,7 @@ LIMITS = {  # setrlimit values for each kernel
     "nofile": 256,  # open files
 }
 SCRATCH_BYTES = 256 << 20  # size of each of the sandbox's tmpfs: /scratch, /tmp, /dev/shm
+SCRATCH_FILES = 16_384  # files and folders in each of them (when grading as root)
 SERVER_START_SECONDS = 120
 MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
 ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in its scratch folder)
@@ -49,7 +52,6 @@ ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
-    "PYTHONPATH": "/opt/course",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
 PASSED_ON = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # nbgrader tells kernels it is grading (as stock)
@@ -88,6 +90,17 @@ def check_available():
                            f"{HOW_TO_ENABLE}")
 
 
+def isolated_python(root, module):
+    """argv that runs `module`'s main() from the package folder `root`, and from nowhere else.
+
+    `python -m` would put the working folder (a student's, for the launcher) first
+    on sys.path, so a submitted course/ or shlex.py would run as the grader.
+    -I leaves it, PYTHONPATH and every other PYTHON* variable out.
+    """
+    return [sys.executable, "-I", "-c",
+            f"import sys; sys.path.insert(0, {str(root)!r}); from {module} import main; main()"]
+
+
 def read_only_roots():
     """{path in the sandbox: real path} of what kernels read: Python, the virtual environment, course/."""
     roots = {str(Path(p).resolve()): Path(p).resolve() for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
@@ -95,9 +108,15 @@ def read_only_roots():
     return roots
 
 
-def bwrap_command(roots, runtime, font_cache):
-    """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network."""
-    command = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--new-session", "--proc", "/proc", "--dev", "/dev"]
+def bwrap_command(roots, font_cache, info_fd, scratch=None):
+    """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network.
+
+    Nothing of the host is writable inside: all a kernel writes lands in the
+    size-capped tmpfs of WIPED, or in the tmpfs `scratch` maps them to (capped in
+    files too). bwrap writes its child's pid to `info_fd` as JSON.
+    """
+    command = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--new-session", "--info-fd", str(info_fd),
+               "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -108,27 +127,34 @@ def bwrap_command(roots, runtime, font_cache):
         if (Path("/etc") / name).exists():
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
-        command += ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs]
+        command += (["--bind", str(scratch[tmpfs]), tmpfs] if scratch
+                    else ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs])
     command += ["--remount-ro", "/dev"]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
-    return command + ["--bind", str(runtime), str(runtime), "--ro-bind", str(font_cache), "/opt/font-cache",
-                      "--remount-ro", "/", "--chdir", "/scratch"]
+    return command + ["--ro-bind", str(font_cache), "/opt/font-cache", "--remount-ro", "/", "--chdir", "/scratch"]
 
 
 def as_nobody(command, roots, stage):
-    """Run `command` (bwrap) as nobody, from root, with `roots` bind-mounted under `stage` first.
+    """Run `command(staged roots, scratch tmpfs)` (bwrap) as nobody, from root, after staging under `stage`.
 
     nobody may not traverse the paths root's Python lives under (/root is 0700), so
     each root is bind-mounted in a private mount namespace onto a folder nobody
-    can reach, and bwrap binds it from there.
+    can reach, and bwrap binds it from there. The scratch tmpfs are mounted there
+    too, capped in bytes and in files (bwrap's own tmpfs cannot cap files): a
+    kernel cannot fill memory with millions of empty files.
     """
-    staged, mounts = {}, []
+    staged, scratch, mounts = {}, {}, []
     for number, (destination, source) in enumerate(roots.items()):
         staged[destination] = stage / str(number)
         staged[destination].mkdir(parents=True)
         mounts.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(staged[destination]))}")
-    inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged)
+    for number, destination in enumerate(WIPED):
+        scratch[destination] = stage / f"tmpfs{number}"
+        scratch[destination].mkdir(parents=True)
+        options = f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_FILES},mode=0755,uid={NOBODY},gid={NOBODY}"
+        mounts.append(f"mount -t tmpfs -o {options} tmpfs {shlex.quote(str(scratch[destination]))}")
+    inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged, scratch)
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
             " && ".join(mounts + ["exec " + shlex.join(inner)])]
 
@@ -139,9 +165,8 @@ class Sandbox:
     def __init__(self):
         check_available()
         self.folder = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
-        self.runtime = self.folder / "runtime"  # connection files and IPC sockets, shared with the sandbox
+        self.runtime = self.folder / "runtime"  # jupyter_client's connection files; the sandbox never sees it
         self.runtime.mkdir()
-        os.chown(self.runtime, *sandbox_user())
         self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only launchers reach it
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(str(self.socket_path))
@@ -153,9 +178,8 @@ class Sandbox:
         spec = self.folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "course.sandbox", "{connection_file}"],
-            "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path),
-                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            "argv": isolated_python(Path(__file__).resolve().parents[1], "course.sandbox") + ["{connection_file}"],
+            "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
             "display_name": "Python 3 (grading sandbox)", "language": "python", "interrupt_mode": "signal",
         }))
 
@@ -166,11 +190,12 @@ class Sandbox:
         for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
             shutil.copy(fontlist, font_cache)
         settings = json.dumps({"limits": LIMITS, "environment": self.environment(),
-                               "mounts": [*read_only_roots(), str(self.runtime)]})
-        server = [sys.executable, "-m", "course.zygote", str(self.listener.fileno()), settings]
+                               "mounts": list(read_only_roots())})
+        server = isolated_python("/opt/course", "course.zygote") + [str(self.listener.fileno()), settings]
+        info_read, info_write = os.pipe()
 
-        def command(roots):
-            return bwrap_command(roots, self.runtime, font_cache) + server
+        def command(roots, scratch=None):
+            return bwrap_command(roots, font_cache, info_write, scratch) + server
         if os.geteuid() == 0:
             self.folder.chmod(0o711)
             command = as_nobody(command, read_only_roots(), self.folder / "roots")
@@ -178,10 +203,14 @@ class Sandbox:
             command = command(read_only_roots())
         self.log = self.folder / "server.log"  # what the server and its kernels write to stderr
         with self.log.open("w") as log:
-            process = subprocess.Popen(command, pass_fds=[self.listener.fileno()], env=self.environment(),
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+            process = subprocess.Popen(command, pass_fds=[self.listener.fileno(), info_write],
+                                       env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=log, text=True)
+        os.close(info_write)
+        with os.fdopen(info_read, "rb") as info:
+            self.server_pid = read_child_pid(info, SERVER_START_SECONDS)
         started, _, _ = select.select([process.stdout], [], [], SERVER_START_SECONDS)
-        if not started or process.stdout.readline().strip() != "ready":
+        if self.server_pid is None or not started or process.stdout.readline().strip() != "ready":
             process.kill()
             process.wait()
             log = self.log.read_text().strip() or f"no answer in {SERVER_START_SECONDS} s"
@@ -199,12 +228,16 @@ class Sandbox:
         return self.process.poll() is None
 
     def nbgrader_overrides(self):
-        """Config that makes nbgrader's Execute use this sandbox's kernels over IPC."""
+        """Config that makes nbgrader's Execute use this sandbox's kernels over IPC.
+
+        The sockets lie in the sandbox's own tmpfs; the grader reaches them through
+        /proc/PID/root of the kernel server, a view the kernel cannot write to the host through.
+        """
         return {"Execute": {"kernel_name": KERNEL_NAME},
-                "KernelManager": {"transport": "ipc", "ip": str(self.runtime / "kernel")}}
+                "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"}}
 
     def jupyter_environment(self):
-        """Environment for the grading process: where the kernelspec and the IPC sockets are."""
+        """Environment for the grading process: where the kernelspec and the connection files are."""
         return {"JUPYTER_PATH": str(self.folder), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
 
     def clear_runtime(self):
@@ -215,7 +248,22 @@ class Sandbox:
             self.process.kill()
             self.process.wait()
         self.listener.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            remove_tree(self.folder)
+        except OSError:
+            pass  # nothing a kernel wrote is in it: what is left is the grader's own
+
+
+def read_child_pid(info, timeout):
+    """The pid of bwrap's child, from the JSON bwrap writes to its --info-fd (None if it writes none in time)."""
+    text = b""
+    while b"}" not in text:
+        ready, _, _ = select.select([info], [], [], timeout)
+        chunk = os.read(info.fileno(), 4096) if ready else b""
+        if not chunk:
+            return None
+        text += chunk
+    return json.loads(text)["child-pid"]
 
 
 def folder_files(folder):
@@ -256,5 +304,5 @@ def launch(connection_file):
     return reply["exit"]
 
 
-if __name__ == "__main__":
+def main():
     sys.exit(launch(sys.argv[1]))

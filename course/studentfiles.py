@@ -1,4 +1,4 @@
-"""Read and copy what a student submitted, never following a link.
+"""Read, copy and remove what a student submitted or a student's code wrote, never following a link.
 
 Everything under a student's folder is hostile. A symbolic link read as the
 grader would hand the grader's files (the hidden tests, the gradebook, another
@@ -7,7 +7,10 @@ link shares its contents with a file elsewhere. So folders are walked without
 following links, each file is opened with O_NOFOLLOW and checked after it is
 open, and anything but plain folders and plain files refuses the whole folder
 with a message that names the offending path. The walk is iterative and
-bounded, so a folder nested thousands deep costs nothing but the refusal.
+bounded, so a folder nested thousands deep costs nothing but the refusal;
+remove_tree removes such a folder without recursion, in bounded memory.
+
+Only the standard library is used: the sandbox's kernel server imports this file.
 """
 
 import os
@@ -17,6 +20,7 @@ from pathlib import Path
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")  # caches nbgrader and Python leave; never read
 MAX_ENTRIES = 10_000  # files and folders in one submission
 MAX_DEPTH = 32  # folders nested in one submission
+MAX_REMOVED = 200_000  # files and folders remove_tree removes before it gives up
 
 
 class InvalidSubmission(Exception):
@@ -106,3 +110,58 @@ def copy_folder(source, destination, max_bytes):
     files = read_folder(source, max_bytes)
     write_folder(files, destination)
     return sorted(files)
+
+
+FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_folder(name, dir_fd=None):
+    """A descriptor of folder `name` (never a link), made readable and writable first if it was locked."""
+    try:
+        return os.open(name, FOLDER_FLAGS, dir_fd=dir_fd)
+    except PermissionError:
+        os.chmod(name, 0o700, dir_fd=dir_fd)  # a folder: O_NOFOLLOW would have failed on a link
+        return os.open(name, FOLDER_FLAGS, dir_fd=dir_fd)
+
+
+def _clear_files(fd, left):
+    """Unlink every entry of folder `fd` but its folders; return their names, counting all against `left`."""
+    os.chmod(fd, 0o700)
+    names, folders = [], []
+    with os.scandir(fd) as scan:
+        for entry in scan:
+            left[0] -= 1
+            if left[0] < 0:
+                raise OSError("too many entries to remove")
+            (folders if entry.is_dir(follow_symlinks=False) else names).append(entry.name)
+    for name in names:
+        os.unlink(name, dir_fd=fd)
+    return folders
+
+
+def remove_tree(path, max_entries=MAX_REMOVED):
+    """Remove folder `path` and all it holds, iteratively, one descriptor open at a time, following no link.
+
+    Raise OSError if it cannot, or if it holds more than `max_entries` entries;
+    what is left is then the caller's to discard (a sandbox's tmpfs goes with the sandbox).
+    """
+    left, current = [max_entries], _open_folder(path)
+    try:
+        stack = [(None, _clear_files(current, left))]
+        while stack:
+            name, pending = stack[-1]
+            if pending:
+                child = _open_folder(pending[-1], current)
+                os.close(current)
+                current = child
+                stack.append((pending.pop(), _clear_files(current, left)))
+                continue
+            stack.pop()
+            if name is not None:
+                parent = os.open("..", FOLDER_FLAGS, dir_fd=current)
+                os.close(current)
+                current = parent
+                os.rmdir(name, dir_fd=current)
+    finally:
+        os.close(current)
+    os.rmdir(path)

@@ -13,13 +13,17 @@ preprocessors, wired into autograding by nbgrader_config.py, close that gap:
   the cell gets an error output, so nbgrader scores it 0. It then removes
   the injected cells.
 
-JSON is decoded, never unpickled: no student code runs in the grader.
+JSON is decoded, never unpickled: no student code runs in the grader. A
+record is hostile data: only the names the test reads from the student are
+taken from it, each rebuilt only as the kind course.record writes, within a cap.
 """
 
 import ast
 import builtins
 import contextlib
 import json
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -102,11 +106,115 @@ class Opaque:
         return f"<unrecordable {self.type_name}>"
 
 
+class InvalidRecord(Exception):
+    """A record that no recording code writes, or one larger than the grader decodes."""
+
+
+PLAIN_DTYPES = {order + code for order in "<>|=" for code in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
+                                                               "f2", "f4", "f8")}
+SCALARS = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}
+ESTIMATOR_KINDS = {"coef_": "ndarray", "intercept_": "ndarray", "classes_": "ndarray", "n_iter_": "ndarray",
+                   "n_features_in_": "int"}
+MAX_DECODED_ITEMS = 4_000_000  # numbers, characters and items a record may decode into, in all
+MAX_DEPTH = 8  # nested lists and tuples, as course.record encodes them
+TRUSTED = {"np": np, "numpy": np}  # names a test may read without importing them: always the grader's
+
+
+def _number(value):
+    return type(value) in (bool, int, float)
+
+
+class Decoder:
+    """Rebuilds the values of one record from trusted types only, within MAX_DECODED_ITEMS in all.
+
+    Each kind is rebuilt exactly as course.record encodes it: arrays and numpy
+    scalars of plain numeric dtypes whose size matches the data sent, and fitted
+    LogisticRegression models with plain parameters and the fitted attributes
+    tests read. Anything else raises InvalidRecord.
+    """
+
+    def __init__(self, max_items=MAX_DECODED_ITEMS):
+        self.left = max_items
+
+    def take(self, count):
+        self.left -= count
+        if self.left < 0:
+            raise InvalidRecord(f"the record holds more than {MAX_DECODED_ITEMS} values")
+
+    def value(self, encoded, calls=(), depth=0):
+        kind = encoded.get("kind") if isinstance(encoded, dict) else None
+        self.take(1)
+        if kind == "none":
+            return None
+        if kind in SCALARS:
+            value = encoded.get("value")
+            if type(value) not in SCALARS[kind]:
+                raise InvalidRecord(f"a {kind} that is not one")
+            self.take(len(value) if kind == "str" else 0)
+            return {"bool": bool, "int": int, "float": float, "str": str}[kind](value)
+        if kind == "ndarray":
+            return self.array(encoded)
+        if kind == "npscalar":
+            if not _number(encoded.get("value")):
+                raise InvalidRecord("a numpy scalar that is not a number")
+            return self.dtype(encoded).type(encoded["value"])
+        if kind in ("list", "tuple"):
+            items = encoded.get("items")
+            if type(items) is not list or depth >= MAX_DEPTH:
+                raise InvalidRecord(f"a {kind} nested too deep or without items")
+            self.take(len(items))
+            decoded = [self.value(item, (), depth + 1) for item in items]
+            return decoded if kind == "list" else tuple(decoded)
+        if kind == "estimator":
+            return self.estimator(encoded)
+        if kind == "function":
+            return Replay(calls, self)
+        if kind == "opaque":
+            return Opaque(str(encoded.get("type", "object"))[:200])
+        raise InvalidRecord(f"a value of unknown kind {str(kind)[:40]!r}")
+
+    def dtype(self, encoded):
+        if encoded.get("dtype") not in PLAIN_DTYPES:
+            raise InvalidRecord(f"an array or scalar of dtype {str(encoded.get('dtype'))[:40]!r}, not a plain number")
+        return np.dtype(encoded["dtype"])
+
+    def array(self, encoded):
+        dtype, shape, data = self.dtype(encoded), encoded.get("shape"), encoded.get("data")
+        if not (type(shape) is list and len(shape) <= 32 and all(type(n) is int and n >= 0 for n in shape)
+                and type(data) is list and int(np.prod(shape, dtype=object)) == len(data)):
+            raise InvalidRecord("an array whose shape does not match its data")
+        self.take(len(data))
+        if not all(_number(item) for item in data):
+            raise InvalidRecord("an array holding something other than numbers")
+        return np.array(data, dtype=dtype).reshape(shape)
+
+    def estimator(self, encoded):
+        from sklearn.linear_model import LogisticRegression
+
+        estimator = LogisticRegression()
+        params, attributes = encoded.get("params"), encoded.get("attributes")
+        if not (isinstance(params, dict) and isinstance(attributes, dict)
+                and set(params) <= set(estimator.get_params()) and set(attributes) <= set(ESTIMATOR_KINDS)):
+            raise InvalidRecord("a model with parameters or attributes that no fitted LogisticRegression has")
+        for name, value in params.items():
+            if not isinstance(value, dict) or value.get("kind") not in ("none", *SCALARS):
+                raise InvalidRecord(f"a model parameter {name} that is not a plain value")
+        estimator.set_params(**{name: self.value(value) for name, value in params.items()})
+        for name, value in attributes.items():
+            if not isinstance(value, dict) or value.get("kind") not in (ESTIMATOR_KINDS[name], "opaque"):
+                raise InvalidRecord(f"a model attribute {name} of the wrong kind")
+            setattr(estimator, name, self.value(value))
+        return estimator
+
+
 class Replay:
     """A student's function, answered from the record of the calls the test made in the kernel."""
 
-    def __init__(self, calls):
-        self.outcomes = {call["key"]: call for call in calls}
+    def __init__(self, calls, decoder):
+        if not isinstance(calls, (list, tuple)) or not all(isinstance(call, dict) and type(call.get("key")) is str
+                                              for call in calls):
+            raise InvalidRecord("a function without a list of calls")
+        self.outcomes, self.decoder = {call["key"]: call for call in calls}, decoder
 
     def __call__(self, *args, **kwargs):
         call = self.outcomes.get(record.call_key(args, kwargs))
@@ -115,50 +223,42 @@ class Replay:
                                  "its results in the notebook cannot be trusted")
         if "error" in call:
             name, message = call["error"]
-            error_class = getattr(builtins, name, None)
+            error_class = getattr(builtins, str(name), None)
             if not (isinstance(error_class, type) and issubclass(error_class, Exception)):
                 error_class = RuntimeError
-            raise error_class(message)
-        return decode(call["result"])
-
-
-def decode(encoded, calls=()):
-    """The value an encode() record describes, rebuilt from trusted types only."""
-    kind = encoded["kind"]
-    if kind == "none":
-        return None
-    if kind in ("bool", "int", "float", "str"):
-        return {"bool": bool, "int": int, "float": float, "str": str}[kind](encoded["value"])
-    if kind == "ndarray":
-        return np.array(encoded["data"], dtype=np.dtype(encoded["dtype"])).reshape(encoded["shape"])
-    if kind == "npscalar":
-        return np.dtype(encoded["dtype"]).type(encoded["value"])
-    if kind in ("list", "tuple"):
-        items = [decode(item) for item in encoded["items"]]
-        return items if kind == "list" else tuple(items)
-    if kind == "estimator":
-        from sklearn.linear_model import LogisticRegression
-
-        params = {name: decode(value) for name, value in encoded["params"].items()}
-        estimator = LogisticRegression()
-        valid = estimator.get_params()
-        estimator.set_params(**{name: value for name, value in params.items() if name in valid})
-        for name, value in encoded["attributes"].items():
-            setattr(estimator, name, decode(value))
-        return estimator
-    if kind == "function":
-        return Replay(calls)
-    return Opaque(encoded.get("type", "object"))
+            raise error_class(str(message)[:1000])
+        return self.decoder.value(call.get("result"))
 
 
 def replay(source, cell_record):
-    """Run a test cell's source on recorded data; raise what the test raises."""
-    namespace = {"__name__": "__course_replay__"}
-    for name, value in cell_record["values"].items():
-        namespace[name] = decode(value, cell_record["calls"].get(name, ()))
+    """Run a test cell's source on recorded data; raise what the test raises.
+
+    Only the names the test reads from the student's namespace (free_names) are
+    taken from the record; builtins, numpy and everything the test imports or
+    binds itself are the grader's own, whatever the record holds.
+    """
+    values, calls = cell_record.get("values"), cell_record.get("calls")
+    if not (isinstance(values, dict) and isinstance(calls, dict)):
+        raise InvalidRecord("a record without values or calls")
+    decoder = Decoder()
+    namespace = {"__name__": "__course_replay__", "__builtins__": builtins}
+    for name in free_names(source):
+        if name in TRUSTED:
+            namespace[name] = TRUSTED[name]
+        elif name in values and not name.startswith("__"):
+            namespace[name] = decoder.value(values[name], calls.get(name, ()))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         exec(compile(source, "<test cell>", "exec"), namespace)
+
+
+def only_absolute_import_paths():
+    """Drop '' and relative folders from sys.path, for good: this process works in students' folders.
+
+    VerifyRecords runs test cells, which import, from the notebook's folder; a
+    submitted numpy/ or sklearn/ there must never be imported by the grader.
+    """
+    sys.path[:] = [entry for entry in sys.path if os.path.isabs(entry)]
 
 
 def error_output(name, message):
@@ -184,6 +284,7 @@ class VerifyRecords(Preprocessor):
 
     def preprocess(self, nb, resources):
         # The tests read data files relative to the notebook, as they do in the kernel.
+        only_absolute_import_paths()
         with contextlib.chdir(resources.get("metadata", {}).get("path") or "."):
             self.verify_cells(nb.cells)
         nb.cells = [cell for cell in nb.cells if not cell.metadata.get(INJECTED)]

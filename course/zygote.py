@@ -19,6 +19,7 @@ reads anything but what launchers send: a forked kernel inherits nothing secret.
 
 import base64
 import ctypes
+import itertools
 import json
 import os
 import random
@@ -32,8 +33,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from .studentfiles import MAX_REMOVED, remove_tree
+
 SCRATCH = Path("/scratch")
 WIPED = (str(SCRATCH), "/tmp", "/dev/shm")  # tmpfs, emptied after every kernel
+IPC = SCRATCH / "ipc" / "kernel"  # the kernel's IPC sockets are IPC-1, IPC-2, ...: nbgrader reaches them from outside
 PRELOAD = ["numpy", "pandas", "scipy.special", "sklearn.linear_model", "sklearn.preprocessing",
            "sklearn.model_selection", "sklearn.metrics", "matplotlib", "matplotlib.figure",
            "matplotlib.backends.backend_agg", "IPython", "ipykernel.kernelapp"]
@@ -103,8 +107,9 @@ def run_kernel(conn, ready, limits, environment):
         work.mkdir(parents=True)
         (SCRATCH / "home").mkdir()
         write_files(work, request["files"])
+        IPC.parent.mkdir()
         connection_file = SCRATCH / "kernel.json"
-        connection_file.write_text(json.dumps(request["connection"]))
+        connection_file.write_text(json.dumps({**request["connection"], "transport": "ipc", "ip": str(IPC)}))
         os.chdir(work)
         os.environ.clear()
         os.environ.update(environment, **request["environment"], HOME=str(SCRATCH / "home"),
@@ -157,35 +162,28 @@ def reap():
 def empty_folder(folder, keep=()):
     """Remove everything in `folder` but the mount points in `keep`; return whether all else is gone.
 
-    Links are removed, never followed; folders made unreadable are made readable first.
+    Links are removed, never followed; folders made unreadable are made readable
+    first; a tree too deep or too large to remove is reported, never raised.
     """
-    clean = True
     try:
         folder.chmod(0o700 | folder.stat().st_mode)
-        entries = list(folder.iterdir())
+        entries = list(itertools.islice(folder.iterdir(), MAX_REMOVED + 1))
     except OSError:
         return False
+    clean = len(entries) <= MAX_REMOVED
     for entry in entries:
         if entry in keep:
             continue
         try:
             if any(entry in kept.parents for kept in keep):
                 clean = empty_folder(entry, keep) and clean
+            elif entry.is_dir() and not entry.is_symlink():
+                remove_tree(entry)
             else:
-                remove(entry)
+                entry.unlink()
         except OSError:
             clean = False
     return clean
-
-
-def remove(path):
-    if path.is_dir() and not path.is_symlink():
-        path.chmod(0o700)
-        for entry in path.iterdir():
-            remove(entry)
-        path.rmdir()
-    else:
-        path.unlink()
 
 
 def wipe(keep):
@@ -249,7 +247,3 @@ def main():
         conn.close()
         if not clean:
             sys.exit("could not empty the sandbox after a kernel: stopping, so that a fresh one is started")
-
-
-if __name__ == "__main__":
-    main()

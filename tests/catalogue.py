@@ -19,6 +19,7 @@ class Variant:
     expected: dict = field(default_factory=dict)
     message: str = ""
     edit: Optional[Callable] = None  # changes the filled notebook further, e.g. its metadata
+    files: dict = field(default_factory=dict)  # extra files in the submission folder (see hostile.plant_files)
 
     @property
     def is_right(self):

@@ -7,6 +7,9 @@ scores are all zero, the answers are wrong on purpose, so any point earned
 would be a point the exploit stole.
 """
 
+import os
+from pathlib import Path
+
 from catalogue import Variant
 
 # Wrong answers for every exercise of the first assignment: with them, every test must fail.
@@ -136,4 +139,167 @@ HOSTILE = [
     Variant("patched_builtins", with_first_answer_prefixed(PATCH_BUILTINS), ALL_ZERO),
     Variant("hidden_tracebacks", with_first_answer_prefixed(HIDE_TRACEBACKS), ALL_ZERO),
     Variant("cheats_only_when_graded", with_first_answer_prefixed(ONLY_WHEN_GRADED), ALL_ZERO),
+]
+
+
+# ---- The sandbox's boundary (issue 17): graded by `course grade` in sandboxes, in tests/test_sandbox.py ----
+
+def plant_files(root, assignment, variants, targets):
+    """Write each variant's extra files into its submission folder.
+
+    A value is the file's text, or a callable that plants something else at the
+    path, given the path and `targets` ({name: a host path the student must never read}).
+    """
+    for variant in variants:
+        folder = Path(root) / "submitted" / variant.name / assignment
+        for name, content in variant.files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            if callable(content):
+                content(folder / name, targets)
+            else:
+                (folder / name).write_text(content)
+
+
+def symlink_to(target):
+    return lambda path, targets: path.symlink_to(targets[target])
+
+
+def hard_link_to(target):
+    return lambda path, targets: os.link(targets[target], path)
+
+
+def fifo(path, targets):
+    os.mkfifo(path)
+
+
+def shadow(name):
+    """A module that, if the grader ever imported it, would leave a marker in the host's marker folder."""
+    return ("import os\n"
+            "folder = os.environ.get('COURSE_TEST_MARKERS', '/nonexistent-marker-folder')\n"
+            f"open(os.path.join(folder, {name!r}), 'w').write('ran outside the sandbox')\n")
+
+
+SHADOWED_STDLIB = ["shlex", "json", "socket", "base64", "signal", "select", "subprocess", "tempfile", "pathlib",
+                   "sitecustomize", "usercustomize", "encodings", "io"]
+SHADOWS = {**{f"{module}.py": shadow(module) for module in SHADOWED_STDLIB},
+           "course/__init__.py": shadow("course"), "course/sandbox.py": shadow("course.sandbox"),
+           "course/zygote.py": shadow("course.zygote"), "numpy/__init__.py": shadow("numpy"),
+           "sklearn/__init__.py": shadow("sklearn"), "nbformat/__init__.py": shadow("nbformat")}
+# Unsandboxed, this reads the instructor's notebook (its solutions) from the autograded folder.
+STEAL_SOLUTIONS = """\
+try:
+    print("STOLEN " + open("../../../source/logistic_regression/logistic_regression.ipynb").read())
+except OSError:
+    pass"""
+
+# Adds names the tests read from builtins, with recorded calls that all return True, to every record.
+FORGE_RECORDS = """\
+_record = globals()["__course_record"]
+_begin, _end = _record.begin, _record.end
+FORGED = ("any", "all", "isinstance", "callable", "abs")
+
+def _forged_begin(namespace, names):
+    _begin(namespace, names)
+    values, recorders = _record._saved["current"]
+    for name in FORGED:
+        recorders[name] = namespace[name] = _record.Recorder(lambda *args, **kwargs: True)
+        values[name] = {"kind": "function"}
+
+def _forged_end(namespace, grade_id):
+    _end(namespace, grade_id)
+    for name in FORGED:
+        namespace.pop(name, None)
+
+_record.begin, _record.end = _forged_begin, _forged_end"""
+
+# Replaces, in every record, each value the test reads with a tiny one that decodes to gigabytes.
+HUGE = [{"kind": "ndarray", "dtype": "(100000000,)f8", "shape": [1, 100000000], "data": [0.0]},
+        {"kind": "npscalar", "dtype": "(100000000,)f8", "value": 0.0},
+        {"kind": "list", "items": [{"kind": "list", "items": [
+            {"kind": "ndarray", "dtype": "(50000000,)i8", "shape": [1], "data": [0]}] * 4}] * 4},
+        {"kind": "estimator", "params": {"C": {"kind": "float", "value": 1.0}}, "attributes": {
+            "coef_": {"kind": "ndarray", "dtype": "(100000000,)f8", "shape": [1, 1], "data": [0.0]},
+            "__dict__": {"kind": "ndarray", "dtype": "O", "shape": [1], "data": [0]}}},
+        {"kind": "ndarray", "dtype": "<f8", "shape": [30000, 30000], "data": [0.0]}]
+HUGE_RECORDS = f"""\
+_record = globals()["__course_record"]
+_begin, HUGE = _record.begin, {HUGE!r}
+
+def _huge_begin(namespace, names):
+    _begin(namespace, names)
+    values, _ = _record._saved["current"]
+    for number, name in enumerate(values):
+        values[name] = HUGE[number % len(HUGE)]
+
+_record.begin = _huge_begin"""
+
+# Fills every place a kernel can write, in each way a disk fills; reports what it managed as JSON.
+FILL = """\
+import ctypes, json, os
+FALLOC_FL_KEEP_SIZE = 1
+libc = ctypes.CDLL(None, use_errno=True)
+ipc = os.path.dirname(json.load(open("/scratch/kernel.json"))["ip"])
+filled = {"fallocated": 0, "sparse": 0, "written": 0, "files": 0, "depth": 0}
+for folder in (ipc, "/tmp", "/dev/shm", os.getcwd()):
+    for number in range(48):  # fallocate: blocks reserved, file size (and RLIMIT_FSIZE) untouched
+        fd = os.open(f"{folder}/reserved-{number}", os.O_CREAT | os.O_WRONLY)
+        done = libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, ctypes.c_long(0), ctypes.c_long(64 << 20)) == 0
+        os.close(fd)
+        if not done:
+            break
+        filled["fallocated"] += 64 << 20
+    for number in range(100):  # big plain writes, each under the per-file limit
+        try:
+            with open(f"{folder}/big-{number}", "wb") as file:
+                file.write(b"x" * (60 << 20))
+            filled["written"] += 60 << 20
+        except OSError:
+            break
+    for number in range(100):  # sparse files: a size with no blocks behind it
+        try:
+            with open(f"{folder}/sparse-{number}", "wb") as file:
+                file.truncate(60 << 20)
+            filled["sparse"] += 60 << 20
+        except OSError:
+            break
+    for name in os.listdir(folder):
+        if name.startswith(("reserved-", "big-")):
+            os.unlink(os.path.join(folder, name))
+try:
+    for number in range(200_000):  # many files
+        open(f"/tmp/many-{number}", "w").close()
+        filled["files"] += 1
+except OSError:
+    pass
+os.chdir(ipc)
+try:
+    for _ in range(5000):  # a folder tree deeper than recursion (and PATH_MAX) reaches
+        os.mkdir("d")
+        os.chdir("d")
+        filled["depth"] += 1
+except OSError:
+    pass
+os.chdir("/scratch/work")
+print("FILLED " + json.dumps(filled))"""
+
+SCALE_HOURS = """\
+scaler = StandardScaler().fit(hours_studied)
+hours_studied_scaled = scaler.transform(hours_studied)
+guessed_hours_scaled = scaler.transform(guessed_hours)"""
+BOUNDARY = [
+    Variant("shadowed_modules", with_first_answer_prefixed(STEAL_SOLUTIONS), ALL_ZERO, files=SHADOWS),
+    Variant("forged_records", with_first_answer_prefixed(FORGE_RECORDS + "\n" + PATCH_NUMPY), ALL_ZERO),
+    # right answers: only the re-check, refusing the records, makes them score 0
+    Variant("huge_records", {"scale_hours": HUGE_RECORDS + "\n" + SCALE_HOURS}, ALL_ZERO),
+    Variant("fills_its_sandbox", {"scale_hours": FILL + "\n" + SCALE_HOURS}),
+]
+# Submissions that must not be read at all: each fails, alone, with the reason.
+LINKED = [
+    Variant("link_to_source_notebook", {}, files={"data/answers.ipynb": symlink_to("source notebook")}),
+    Variant("link_to_gradebook", {}, files={"gradebook.txt": symlink_to("gradebook")}),
+    Variant("link_to_secret", {}, files={"notes.txt": symlink_to("instructor's file")}),
+    Variant("link_to_other_student", {}, files={"peer.ipynb": symlink_to("other student's notebook")}),
+    Variant("link_to_folder", {}, files={"source": symlink_to("source folder")}),
+    Variant("hard_link", {}, files={"copy.ipynb": hard_link_to("source notebook")}),
+    Variant("fifo", {}, files={"pipe": fifo}),
 ]

@@ -2,6 +2,7 @@
 sequential `nbgrader autograde`, cell by cell."""
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -70,9 +71,10 @@ def graded(tmp_path_factory, dask_cluster):
     for root in roots.values():
         make_course(root)
         submit_variants(root, ASSIGNMENT, STUDENTS)
-    broken = roots["local"] / "submitted" / "broken" / ASSIGNMENT
-    broken.mkdir(parents=True)
-    (broken / f"{ASSIGNMENT}.ipynb").write_text("{ this is not a notebook")
+    for how in ("local", "dask"):  # a student whose grading fails in the worker
+        broken = roots[how] / "submitted" / "broken" / ASSIGNMENT
+        broken.mkdir(parents=True)
+        (broken / f"{ASSIGNMENT}.ipynb").write_text("{ this is not a notebook")
     assert nbgrader("autograde", ASSIGNMENT, "--force", cwd=roots["stock"]).returncode == 0
     started = time.monotonic()
     runs = {"local": course_grade(roots["local"], "--jobs", "2"),
@@ -93,18 +95,38 @@ def test_grades_are_identical_to_stock_nbgrader(graded, how):
         assert (roots[how] / "autograded" / variant.name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
 
 
-def test_a_failing_worker_costs_one_student(graded):
+@pytest.mark.parametrize("how", ["local", "dask"])
+def test_a_failing_task_costs_one_student_and_the_run_ends_with_a_summary(graded, how):
     _, runs = graded
-    assert runs["local"].returncode == 1
-    assert f"graded {len(STUDENTS)} of {len(STUDENTS) + 1} submissions" in runs["local"].stdout
-    assert "failed: broken (regrade one with --student ID)" in runs["local"].stdout
-    assert "\n  broken: RuntimeError: " in runs["local"].stdout, "the reason is reported"
+    assert runs[how].returncode == 1, runs[how].stderr[-2000:]
+    assert f"graded {len(STUDENTS)} of {len(STUDENTS) + 1} submissions" in runs[how].stdout
+    assert "failed: broken (regrade one with --student ID)" in runs[how].stdout
+    assert "\n  broken: RuntimeError: " in runs[how].stdout, "the reason is reported"
 
 
-def test_dask_run_reports_every_student(graded):
-    _, runs = graded
-    assert runs["dask"].returncode == 0, runs["dask"].stderr[-2000:]
-    assert f"graded {len(STUDENTS)} of {len(STUDENTS)} submissions" in runs["dask"].stdout
+def test_a_worker_failure_comes_back_as_plain_data(monkeypatch):
+    """Even an exception whose traceback is thousands of frames deep: Dask would fail to pickle it, and wait."""
+    from course import parallel
+
+    def endless(payload, sandbox):
+        return endless(payload, sandbox)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(parallel, "grade_in_folder", endless)
+    outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"}, sandboxed=False)
+    assert pickle.loads(pickle.dumps(outcome)) == {"failure": "RecursionError: maximum recursion depth exceeded"}
+
+
+def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
+    from course import parallel
+
+    class StoppedSandbox:  # its server stopped: it could not empty the sandbox after the kernel
+        def alive(self):
+            return False
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(parallel, "warm_sandbox", StoppedSandbox)
+    monkeypatch.setattr(parallel, "grade_in_folder", lambda payload, sandbox: {"notebooks": {}})
+    outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"})
+    assert outcome == {"notebooks": {}, "note": parallel.DIRTY}
 
 
 def runs_a_kernel(worker):

@@ -6,6 +6,9 @@ write to them; to fork without limit, allocate 50 GB, write a huge file,
 flood its output and open sockets. It reports what happened as JSON in its
 output, and the tests check that nothing leaked, nothing changed, the limits
 held and the honest students' grades are what they would be without it.
+
+The attacks on the sandbox's boundary (issue 17, hostile.BOUNDARY and
+hostile.LINKED) are graded once, with --jobs 2, next to honest students.
 """
 
 import hashlib
@@ -23,10 +26,12 @@ from nbformat.v4 import new_code_cell
 
 from catalogue import Variant
 from conftest import make_course, submit_variants
-from grades import autograded_cells
+from grades import autograded_cells, cell_errors
+from hostile import ALL_TESTS, BOUNDARY, LINKED, plant_files
 from private import private_lines
 
 from course import notebooks
+from course.sandbox import SCRATCH_BYTES, SCRATCH_FILES
 
 ASSIGNMENT = "logistic_regression"
 MARKER = "SANDBOX-REPORT "
@@ -183,15 +188,13 @@ def test_the_next_student_finds_the_sandbox_as_the_first_did(attacked):
     assert "everything left behind" in "".join(output.get("text", "") for output in outputs)
     assert report["stop the kernel server"] == "succeeded"  # the signal is sent, and ignored
     tmp = probe.pop("/tmp")
-    # /tmp holds the folders that lead to mount points: the IPC sockets', and Python's if it lives in /tmp
+    # /tmp holds only the folder that leads to Python's mount point, if Python lives in /tmp
     pythons = [Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix)]
     mounts = {python.relative_to("/tmp").parts[0] for python in pythons if python.is_relative_to("/tmp")}
-    runtime_mount = [entry for entry in tmp if entry.startswith("course-grade-")]
-    assert sorted(tmp) == sorted(runtime_mount + list(mounts)), "nothing in /tmp but mount points' folders"
-    assert probe == {"/dev/shm": [], "/scratch": ["home", "kernel.json", "work"],
+    assert sorted(tmp) == sorted(mounts), "nothing in /tmp but mount points' folders"
+    assert probe == {"/dev/shm": [], "/scratch": ["home", "ipc", "kernel.json", "work"],
                      "/scratch/home": [".ipython"],  # its own kernel's
                      "System V shared memory": 0, "other processes": []}
-    assert len(runtime_mount) <= 1
 
 
 def test_nothing_outside_the_scratch_folder_can_be_read(attacked):
@@ -290,3 +293,133 @@ def test_no_sandbox_warns_and_grades(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "warning: --no-sandbox" in run.stderr
     assert all(score == maximum for score, maximum in autograded_cells(tmp_path, ASSIGNMENT, "victim").values())
+
+
+# ---- The boundary (issue 17): every attack of hostile.BOUNDARY and hostile.LINKED, graded once with
+# `course grade --jobs 2` next to honest students graded after them in the same sandboxes ----
+
+HONEST = [Variant("zz_honest_1", {}), Variant("zz_honest_2", {}), Variant("zz_honest_3", {})]
+GIB = 1 << 30
+PEAK_RSS = ("import resource, subprocess, sys\n"
+            "run = subprocess.run(sys.argv[1:])\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, file=sys.stderr)\n"
+            "sys.exit(run.returncode)")
+
+
+def free_bytes(path):
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+@pytest.fixture(scope="module")
+def boundary(tmp_path_factory, instructor_secret):
+    """The run, its course root, the markers folder shadowed modules would write to, the peak RSS of its
+    processes and the free space lost on the course's and the temporary folder's file systems."""
+    root, markers = tmp_path_factory.mktemp("boundary"), tmp_path_factory.mktemp("markers")
+    markers.chmod(0o777)
+    make_course(root)
+    variants = BOUNDARY + LINKED + HONEST
+    submit_variants(root, ASSIGNMENT, variants)
+    targets = {"source notebook": root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+               "gradebook": root / "gradebook.db", "instructor's file": instructor_secret,
+               "other student's notebook": root / "submitted" / "zz_honest_1" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+               "source folder": root / "source"}
+    plant_files(root, ASSIGNMENT, variants, targets)
+    free = {path: free_bytes(path) for path in (root, tempfile.gettempdir())}
+    run = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "course", "--root", str(root),
+                          "grade", ASSIGNMENT, "--jobs", "2"], env=dict(os.environ, COURSE_TEST_MARKERS=str(markers)),
+                         capture_output=True, text=True, timeout=1800)
+    peak_rss = int(run.stderr.strip().splitlines()[-1])
+    lost = {path: before - free_bytes(path) for path, before in free.items()}
+    return run, root, markers, peak_rss, lost
+
+
+def test_boundary_run_ends_with_a_summary_and_fails_only_linked_submissions(boundary):
+    run, _, _, _, _ = boundary
+    total = len(BOUNDARY + LINKED + HONEST)
+    assert f"graded {total - len(LINKED)} of {total} submissions" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"failed: {', '.join(sorted(variant.name for variant in LINKED))}" in run.stdout
+
+
+def test_honest_students_keep_full_marks(boundary):
+    _, root, _, _, _ = boundary
+    for student in [variant.name for variant in HONEST] + ["fills_its_sandbox"]:
+        scores = autograded_cells(root, ASSIGNMENT, student)
+        assert all(score == maximum for score, maximum in scores.values()), (student, scores)
+
+
+@pytest.mark.parametrize("variant", [v for v in BOUNDARY if v.expected], ids=lambda v: v.name)
+def test_attacks_earn_nothing(boundary, variant):
+    """Shadowed modules, forged builtins in records, huge records: wrong (or refused) answers score 0."""
+    _, root, _, _, _ = boundary
+    scores = autograded_cells(root, ASSIGNMENT, variant.name)
+    assert {name: score for name, (score, _) in scores.items()} == {
+        name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()}
+
+
+def test_no_submitted_module_runs_as_the_grader(boundary):
+    """The launcher, the kernel server and the grader never import from a student's folder."""
+    _, root, markers, _, _ = boundary
+    assert sorted(os.listdir(markers)) == []
+    text = json.dumps(printed_outputs(root, "shadowed_modules"))
+    assert "STOLEN" not in text
+
+
+def test_forged_and_huge_records_are_refused_by_the_recheck(boundary):
+    _, root, _, peak_rss, _ = boundary
+    forged = cell_errors(root, ASSIGNMENT, "forged_records")
+    rechecked = [name for name, message in forged.items() if "re-checked" in message]
+    assert rechecked, f"the forgery should pass some tests in the kernel, and fail them in the re-check: {forged}"
+    huge = cell_errors(root, ASSIGNMENT, "huge_records")
+    assert len(huge) == len(ALL_TESTS) and all("InvalidRecord" in message for message in huge.values()), huge
+    assert peak_rss < 2 * GIB, f"the grading processes peaked at {peak_rss / GIB:.1f} GiB"
+
+
+def test_linked_submissions_are_refused_unread(boundary, instructor_secret):
+    run, root, _, _, _ = boundary
+    reasons = {"hard_link": "copy.ipynb is a hard link", "fifo": "pipe is a FIFO", "link_to_folder": "source is a "
+               "symbolic link", "link_to_secret": "notes.txt is a symbolic link"}
+    for student, reason in reasons.items():
+        assert f"  {student}: InvalidSubmission: {reason}" in run.stdout
+    for variant in LINKED:
+        assert not (root / "autograded" / variant.name).exists()
+    everything = b"".join(path.read_bytes() for path in (root / "autograded").rglob("*") if path.is_file()
+                          and not path.is_symlink())
+    assert b"instructor-only" not in everything and b"SQLite format" not in everything
+
+
+def test_no_disk_is_filled_and_the_sandbox_is_left_clean(boundary):
+    """fallocate, big writes, sparse files, many files and a 5000-deep tree land in the sandbox's capped tmpfs."""
+    run, root, _, _, lost = boundary
+    _, filled = printed_json(root, "fills_its_sandbox", "FILLED ")
+    assert filled["fallocated"] <= 4 * SCRATCH_BYTES and filled["written"] <= 4 * SCRATCH_BYTES, filled
+    assert filled["depth"] == 5000
+    if os.geteuid() == 0:
+        assert filled["files"] < SCRATCH_FILES
+    assert all(bytes_lost < 256 << 20 for bytes_lost in lost.values()), lost
+    assert "note:" not in run.stdout, "the wipe removed everything"
+    assert not list(Path(tempfile.gettempdir()).glob("course-grade-*")), "the workers' folder is removed"
+
+
+def printed_outputs(root, student):
+    graded = notebooks.read(root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    return [output for cell in graded.cells for output in cell.get("outputs", [])]
+
+
+def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
+    """nbgrader starts the launcher in the student's folder: `python -m` would import the student's course/."""
+    from conftest import REPO
+    from course.sandbox import isolated_python
+    from hostile import SHADOWS
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    plant_files(tmp_path, "", [Variant("student", {}, files=SHADOWS)], {})
+    env = dict(os.environ, COURSE_TEST_MARKERS=str(markers), PYTHONPATH=str(REPO))
+    for argv in ([sys.executable, "-m", "course.sandbox"], isolated_python(REPO, "course.sandbox")):
+        subprocess.run(argv + ["no-connection-file"], cwd=tmp_path / "submitted" / "student", env=env,
+                       capture_output=True, timeout=120)
+        if argv[1] == "-m":
+            assert (markers / "course").exists(), "the shadow works where the working folder is on sys.path"
+            for marker in markers.iterdir():
+                marker.unlink()
+    assert sorted(os.listdir(markers)) == []

@@ -56,3 +56,40 @@ def test_paths_cannot_leave_the_destination(tmp_path):
     with pytest.raises(InvalidSubmission, match="outside"):
         write_folder({"../escaped.txt": b"x"}, tmp_path / "dest")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_remove_tree_takes_deep_locked_and_linked_trees_without_recursion(tmp_path):
+    import sys
+    from course.studentfiles import remove_tree
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)  # a recursive removal would fail at this depth; an iterative one does not care
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    current = os.open(tree, os.O_RDONLY)
+    for _ in range(600):
+        os.mkdir("d", dir_fd=current)
+        child = os.open("d", os.O_RDONLY, dir_fd=current)
+        os.close(current)
+        current = child
+    os.symlink(outside, "link", dir_fd=current)
+    os.mkfifo("fifo", dir_fd=current)
+    os.close(current)
+    (tree / "locked").mkdir()
+    (tree / "locked" / "file").write_text("x")
+    (tree / "locked").chmod(0)
+    try:
+        remove_tree(tree)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert not tree.exists() and (outside / "keep.txt").read_text() == "kept"
+
+
+def test_remove_tree_gives_up_past_its_budget(tmp_path):
+    from course.studentfiles import remove_tree
+    for number in range(20):
+        (tmp_path / "many" / str(number)).mkdir(parents=True)
+    with pytest.raises(OSError, match="too many"):
+        remove_tree(tmp_path / "many", max_entries=10)

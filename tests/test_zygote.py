@@ -1,0 +1,45 @@
+"""The sandbox's wipe (course/zygote.py): iterative, never following links, never raising."""
+
+import functools
+import os
+import sys
+
+from course import zygote
+
+
+def deep_tree(folder, depth):
+    current = os.open(folder, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=current)
+        child = os.open("d", os.O_RDONLY, dir_fd=current)
+        os.close(current)
+        current = child
+    os.close(current)
+
+
+def test_wipe_empties_deep_locked_and_linked_trees(tmp_path):
+    scratch, outside, kept = tmp_path / "scratch", tmp_path / "outside", tmp_path / "scratch" / "venv" / "bin"
+    kept.mkdir(parents=True)
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    deep_tree(scratch, 600)
+    (scratch / "link").symlink_to(outside)
+    (scratch / "venv" / "planted").write_text("x")
+    (scratch / "locked").mkdir()
+    (scratch / "locked").chmod(0)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)  # a recursive wipe would fail at this depth; an iterative one does not care
+    try:
+        assert zygote.empty_folder(scratch, keep={kept}) is True
+    finally:
+        sys.setrecursionlimit(limit)
+    assert sorted(p.relative_to(scratch).as_posix() for p in scratch.rglob("*")) == ["venv", "venv/bin"]
+    assert (outside / "keep.txt").read_text() == "kept"
+
+
+def test_a_tree_too_large_to_wipe_is_reported_not_raised(tmp_path, monkeypatch):
+    """The server then stops, and the worker starts a fresh sandbox for the next student."""
+    for number in range(30):
+        (tmp_path / "scratch" / "many" / str(number)).mkdir(parents=True)
+    monkeypatch.setattr(zygote, "remove_tree", functools.partial(zygote.remove_tree, max_entries=10))
+    assert zygote.empty_folder(tmp_path / "scratch") is False
