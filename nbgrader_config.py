@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 c.Autograde.autograde_preprocessors = [
+    "course.limits.StripCarriedIn",
     "course.verify.InjectRecorders",
     "course.execute.RobustExecute",
     "course.verify.VerifyRecords",
@@ -55,3 +56,12 @@ c.GenerateFeedback.preprocessors = [
     "course.feedback.ShowFailuresNotTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# One student never costs the class. A submission over these caps is neither
+# collected nor graded (its student is named with the reason); an attachment
+# over its cap is removed with a note (course/limits.py). A notebook may run this many seconds in all: then the
+# running cell is interrupted and the cells after it are not run (course/execute.py).
+c.SubmissionLimits.max_submission_bytes = 20_000_000
+c.SubmissionLimits.max_notebook_bytes = 10_000_000
+c.StripCarriedIn.max_attachment_bytes = 1_000_000
+c.RobustExecute.notebook_timeout = 300

@@ -1,10 +1,14 @@
 """Autograde submissions into the gradebook with nbgrader's autograder."""
 
+from pathlib import Path
+
 from .gradebook import open_gradebook, recorded_assignment
+from .limits import SubmissionLimits
 from .nbgrader_api import CourseError, check_assignment
 from .parallel import grade_parallel
 from .sandbox import SandboxError, check_available
 from .schedule import apply_due_date
+from .studentfiles import InvalidSubmission
 
 
 def students_to_grade(api, assignment, students=None):
@@ -25,7 +29,8 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     `jobs` local worker processes, or the Dask cluster at `scheduler`, grade
     private copies, each student's notebook in a sandbox unless `sandboxed` is
     False (course/parallel.py, course/sandbox.py). `on_done(student, result)` is
-    called after each student, for progress reports.
+    called after each student, for progress reports. A submission over the caps of
+    c.SubmissionLimits (course/limits.py) fails here, before it is packed for a worker.
     """
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
@@ -34,6 +39,22 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     try:
         if sandboxed and scheduler is None:
             check_available()
-        return grade_parallel(api, assignment, students, jobs, on_done, sandboxed, scheduler)
+        refused = over_limits(api, assignment, students)
+        for student, result in refused.items():
+            if on_done:
+                on_done(student, result)
+        accepted = [student for student in students if student not in refused]
+        return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler)}
     except SandboxError as error:
         raise CourseError(str(error)) from None
+
+
+def over_limits(api, assignment, students):
+    """{student: failed result} for the submissions that break c.SubmissionLimits."""
+    limits, refused = SubmissionLimits(config=api.config), {}
+    for student in students:
+        try:
+            limits.check(Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment)))
+        except InvalidSubmission as error:
+            refused[student] = {"success": False, "error": f"not graded: {error}"}
+    return refused
