@@ -45,6 +45,15 @@ def inbound_entries(folder, assignment):
     return entries
 
 
+def entry_problem(student, info, check_owner):
+    """Why an inbound entry with lstat `info` cannot be `student`'s submission, or None."""
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder"
+    if student in ("", ".", ".."):
+        return "it names no valid student id"
+    return owner_problem(student, info.st_uid) if check_owner else None
+
+
 def owner_problem(student, uid):
     """Why an entry owned by `uid` cannot be `student`'s, or None when it is theirs."""
     try:
@@ -91,7 +100,7 @@ def recorded_time(folder):
 
 
 def take(entry, destination, limits):
-    """Copy `entry` to `destination` unless it is no newer than what is there; return (time, notes)."""
+    """Copy `entry` to `destination` unless it is no newer than what is there; return notes on its time."""
     limits.check(entry)
     files = read_folder(entry, limits.max_submission_bytes)
     when = changed(entry)  # after reading: a change while it was read counts
@@ -122,10 +131,11 @@ def collect(api, assignment):
     for student, entries in sorted(inbound_entries(inbound, assignment).items()):
         sound = []
         for entry in entries:
-            info = os.lstat(entry)
-            problem = ("it is not a folder" if not stat.S_ISDIR(info.st_mode)
-                       else "it names no valid student id" if student in ("", ".", "..")
-                       else owner_problem(student, info.st_uid) if check_owner else None)
+            try:
+                info = os.lstat(entry)
+            except FileNotFoundError:  # removed since it was listed
+                continue
+            problem = entry_problem(student, info, check_owner)
             if problem:
                 lines.append(f"refused inbound entry {entry.name}: {problem}")
             else:
@@ -135,6 +145,6 @@ def collect(api, assignment):
             try:
                 lines += [f"{student}: {note} ({entry.name})" for note in take(entry, destination, limits)]
                 break
-            except InvalidSubmission as error:
+            except (InvalidSubmission, OSError) as error:  # OSError: the student changed it while it was read
                 lines.append(f"refused {student}'s inbound entry {entry.name}: {error}")
     return sorted(api.get_submitted_students(assignment)), lines

@@ -10,12 +10,15 @@ ClearMetadataPreprocessor.)
 """
 
 import json
+import re
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Integer
 from traitlets.config import Configurable
 
 from .studentfiles import InvalidSubmission, walk
+
+ATTACHMENT_REFERENCE = re.compile(r"(?<![\w-])attachment:([^\s)\"'>]+)")
 
 
 class SubmissionLimits(Configurable):
@@ -42,7 +45,11 @@ class SubmissionLimits(Configurable):
 
 
 class StripCarriedIn(Preprocessor):
-    """Remove each attachment over `max_attachment_bytes`, leaving a line that says so at the end of its cell."""
+    """Remove each attachment over `max_attachment_bytes`, leaving a line that says so at the end of its cell.
+
+    A reference to an attachment the cell does not hold (removed, or never there)
+    is renamed `removed-attachment:`, since nbconvert refuses to render it.
+    """
 
     enabled = Bool(True)
     max_attachment_bytes = Integer(
@@ -58,4 +65,6 @@ class StripCarriedIn(Preprocessor):
                     del attachments[name]
                     cell.source += (f"\n\n*[the grader removed the attachment {name}: {size} bytes, over the "
                                     f"limit of {self.max_attachment_bytes}]*")
+            cell.source = ATTACHMENT_REFERENCE.sub(
+                lambda ref: ref[0] if ref[1] in attachments else f"removed-{ref[0]}", cell.source)
         return nb, resources
