@@ -39,7 +39,7 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     try:
         if sandboxed and scheduler is None:
             check_available()
-        refused = over_limits(api, assignment, students)
+        refused = refusals(api, assignment, students)
         for student, result in refused.items():
             if on_done:
                 on_done(student, result)
@@ -49,12 +49,25 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
         raise CourseError(str(error)) from None
 
 
-def over_limits(api, assignment, students):
-    """{student: failed result} for the submissions that break c.SubmissionLimits."""
+def refusals(api, assignment, students):
+    """{student: failed result} for the submissions not to hand to a worker.
+
+    Those over the caps of c.SubmissionLimits, and those without a released
+    notebook as a file of that name (renamed, or a folder in its place).
+    """
     limits, refused = SubmissionLimits(config=api.config), {}
+    released = sorted(path.name for path in
+                      Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb"))
     for student in students:
+        folder = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
         try:
-            limits.check(Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment)))
+            limits.check(folder)  # refuses links too
+            for name in released:
+                if (folder / name).is_dir():
+                    raise InvalidSubmission(f"{name} is a folder, not a notebook")
+                if not (folder / name).is_file():
+                    found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
+                    raise InvalidSubmission(f"{name} is missing (notebooks submitted: {found})")
         except InvalidSubmission as error:
             refused[student] = {"success": False, "error": f"not graded: {error}"}
     return refused

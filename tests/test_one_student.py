@@ -12,7 +12,6 @@ other student is named with the reason.
 
 import copy
 import csv
-import json
 import subprocess
 import sys
 
@@ -48,7 +47,9 @@ def index_of(notebook, grade_id):
 
 
 def duplicated_grade_id(notebook):
-    notebook.cells.insert(0, copy.deepcopy(notebook.cells[index_of(notebook, "sigmoid")]))
+    duplicate = copy.deepcopy(notebook.cells[index_of(notebook, "sigmoid")])
+    duplicate.id = "duplicate"
+    notebook.cells.insert(0, duplicate)
 
 
 def cell_worth_a_billion(notebook):
@@ -143,12 +144,25 @@ def test_honest_students_keep_their_grades_and_get_feedback(term):
         assert (root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file(), student
 
 
-def test_grade_names_each_rejected_student(term):
+def test_grade_names_each_rejected_student_with_the_reason(term):
     _, out = term
     lines = out["grade"].stdout.splitlines()
     assert out["grade"].returncode == 1
-    assert f"failed: {', '.join(REJECTED)} (regrade one with --student ID)" in lines
     assert "graded 4 of 11 submissions of logistic_regression; mean score 14.5" in lines
+    assert f"failed: {', '.join(REJECTED)} (regrade one with --student ID)" in lines
+    reasons = {line.split(": ", 1)[0].strip(): line.split(": ", 1)[1] for line in lines if line.startswith("  ")}
+    assert reasons == {
+        "duplicated_grade_id": "RuntimeError: KeyError: 'grade_id'",
+        "folder": f"not graded: {ASSIGNMENT}.ipynb is a folder, not a notebook",
+        "garbage": "RuntimeError: nbformat.reader.NotJSONError: Notebook does not appear to be JSON: "
+                   "'this is not JSON'",
+        "huge": f"not graded: {ASSIGNMENT}.ipynb has {HUGE_BYTES + 134} bytes, over the limit of 40000000 "
+                "(c.SubmissionLimits.max_notebook_bytes)",
+        "renamed": f"not graded: {ASSIGNMENT}.ipynb is missing (notebooks submitted: my_work.ipynb)",
+        "unlocked": "RuntimeError: jsonschema.exceptions.ValidationError: Notebook failed to validate; "
+                    "the nbgrader metadata may be corrupted.",
+        "worth_a_billion": "RuntimeError: KeyError: 'grade_id'",
+    }
 
 
 def test_feedback_names_those_left_out_and_fails(term):
@@ -176,9 +190,9 @@ def test_report_and_export_cover_the_graded_and_name_the_others(term):
 
 
 def test_huge_notebook_is_refused_before_it_is_packed(term):
+    """The coordinator refuses it ("not graded: ..." is its message, test above): no worker saw it."""
     root, out = term
-    assert (f"  huge: not graded: {ASSIGNMENT}.ipynb has {HUGE_BYTES + 134} bytes, over the limit of 40000000 "
-            "(c.SubmissionLimits.max_notebook_bytes)") in out["grade"].stdout.splitlines()
+    assert "huge: FAILED" in out["grade"].stderr + out["grade"].stdout
     assert not (root / "autograded" / "huge").exists()
 
 

@@ -95,18 +95,31 @@ def tamper(name, code):
 
 
 def entry_of(exchange, name, assignment):
-    [entry] = (exchange / COURSE_ID / "inbound").glob(f"{name}+{assignment}+*")
+    """The one inbound entry of `assignment` that student `name` made (forged ones in their name aside)."""
+    [entry] = [path for path in (exchange / COURSE_ID / "inbound").glob(f"{name}+{assignment}+*")
+               if path.stat().st_uid == UIDS[name]]
     return entry
 
 
-def attack(root, exchange, homes, submit):
+def submit_unfetched(root, exchange, home, name, kind):
+    """Student `name` submits the attacked assignment, copied from the release rather than fetched."""
+    folder = home / ATTACKED
+    shutil.copytree(root / "release" / ATTACKED, folder)
+    nbformat.write(samples.sample_notebook(root, ATTACKED, kind), folder / f"{ATTACKED}.ipynb")
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, UIDS[name], UIDS[name])
+    submitted = as_student(name, home, exchange, "submit", ATTACKED)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+
+
+def attack(root, exchange, homes):
     """The attackers submit the first assignment and tamper with the exchange; return the forged entries."""
     for name in ATTACKERS:
-        submit(name, "blank" if name != "dan" else "perfect", ATTACKED)
+        submit_unfetched(root, exchange, homes[name], name, "perfect" if name == "dan" else "blank")
     inbound = exchange / COURSE_ID / "inbound"
     source = root / "source" / ATTACKED / f"{ATTACKED}.ipynb"
-    tamper("dan", f"import os; os.symlink({str(source)!r}, {str(entry_of(exchange, 'dan', ATTACKED) / 'answers.ipynb')!r})")
-    eve, fay, gus = (entry_of(exchange, name, ATTACKED) for name in ("eve", "fay", "gus"))
+    dan, eve, fay, gus = (entry_of(exchange, name, ATTACKED) for name in ATTACKERS)
+    tamper("dan", f"import os; os.symlink({str(source)!r}, {str(dan / 'answers.ipynb')!r})")
     tamper("eve", f"import os; open({str(eve / 'submission_secret.txt')!r}, 'w').close(); "
                   f"os.remove({str(eve / 'timestamp.txt')!r})")
     tamper("fay", f"open({str(fay / 'submission_secret.txt')!r}, 'wb').write(bytes(range(128, 256))); "
@@ -147,7 +160,7 @@ def term():
         submit("bob", "blank", assignment)
         time.sleep(1.1)  # nbgrader's submission timestamps have a resolution of a second
         submit("bob", "typical", assignment)
-    forged = attack(root, exchange, homes, submit)
+    forged = attack(root, exchange, homes)
     # The due date has whole seconds: round up past bob's last submission, then wait past it.
     due = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with open(root / "nbgrader_config.py", "a") as config:
