@@ -58,6 +58,8 @@ class StripCarriedIn(Preprocessor):
 
     def preprocess(self, nb, resources):
         for cell in nb.cells:
+            if cell.cell_type == "code":  # code cells hold no attachments; their text is the student's code
+                continue
             attachments = cell.get("attachments", {})
             for name in sorted(attachments):
                 size = len(json.dumps(attachments[name]))

@@ -22,6 +22,7 @@ from nbgrader.api import Gradebook
 from conftest import REPO, make_course, reference_answers, release_notebook
 from course import notebooks
 from course.execute import Execute, RobustExecute
+from course.limits import StripCarriedIn
 
 ASSIGNMENT = "logistic_regression"
 FULL = 17.0  # autograded points of the reference solution
@@ -250,3 +251,14 @@ def test_output_cap_starts_again_with_each_notebook(monkeypatch):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('x' * 600)")])
     first, second = execute.preprocess(notebook, {}), execute.preprocess(notebook, {})
     assert [output.text for output in first] == [output.text for output in second] == ["x" * 600]
+
+
+def test_strip_carried_in_leaves_code_and_small_attachments_alone():
+    code = nbformat.v4.new_code_cell("reference = 'attachment:plot.png'")
+    text = nbformat.v4.new_markdown_cell("![plot](attachment:plot.png) ![lost](attachment:lost.png)")
+    text.attachments = {"plot.png": {"image/png": "iVBORw0KGgo="}}
+    notebook = nbformat.v4.new_notebook(cells=[code, text])
+    notebook, _ = StripCarriedIn(max_attachment_bytes=1000).preprocess(notebook, {})
+    assert code.source == "reference = 'attachment:plot.png'"
+    assert text.source == "![plot](attachment:plot.png) ![lost](removed-attachment:lost.png)"
+    assert list(text.attachments) == ["plot.png"]
