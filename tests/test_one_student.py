@@ -21,8 +21,10 @@ from nbgrader.api import Gradebook
 
 from conftest import REPO, make_course, reference_answers, release_notebook
 from course import notebooks
+from course.collect import collect
 from course.execute import Execute, RobustExecute
 from course.limits import StripCarriedIn
+from course.nbgrader_api import open_api
 
 ASSIGNMENT = "logistic_regression"
 FULL = 17.0  # autograded points of the reference solution
@@ -262,3 +264,28 @@ def test_strip_carried_in_leaves_code_and_small_attachments_alone():
     assert code.source == "reference = 'attachment:plot.png'"
     assert text.source == "![plot](attachment:plot.png) ![lost](removed-attachment:lost.png)"
     assert list(text.attachments) == ["plot.png"]
+
+
+def test_collect_takes_the_latest_sound_entry(term, tmp_path):
+    """Without separate users: an oversized latest entry is refused and the student's earlier one counts."""
+    root, _ = term
+    inbound = tmp_path / "exchange" / "logistic-regression" / "inbound"
+    inbound.mkdir(parents=True)
+    api = open_api(root, Exchange={"root": str(tmp_path / "exchange")}, ExchangeCollect={"check_owner": False},
+                   SubmissionLimits={"max_submission_bytes": 1_000_000})
+    earlier, later = (inbound / f"ada+{ASSIGNMENT}+2027-01-0{day} 10:00:00.000000 UTC+x{day}" for day in (1, 2))
+    for entry in (earlier, later):
+        entry.mkdir()
+        notebooks.write(solved(root), entry / f"{ASSIGNMENT}.ipynb")
+        (entry / "timestamp.txt").write_text("2027-01-01 10:00:00.000000 UTC")
+    (later / "data.bin").write_bytes(b"x" * 1_000_001)
+    (inbound / f"..+{ASSIGNMENT}+2027-01-01 10:00:00.000000 UTC+x3").mkdir()
+    students, lines = collect(api, ASSIGNMENT)
+    assert "ada" in students
+    assert lines[:2] == [f"refused inbound entry ..+{ASSIGNMENT}+2027-01-01 10:00:00.000000 UTC+x3: "
+                         "it names no valid student id",
+                         f"refused ada's inbound entry {later.name}: the submission has more than 1000000 bytes "
+                         "(c.SubmissionLimits.max_submission_bytes)"]
+    assert lines[2].startswith("ada: its timestamp.txt says 2027-01-01 10:00:00 UTC; the exchange recorded ")
+    assert sorted(path.name for path in (root / "submitted" / "ada" / ASSIGNMENT).iterdir()) == [
+        f"{ASSIGNMENT}.ipynb", "timestamp.txt"]
