@@ -52,8 +52,9 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
 def refusals(api, assignment, students):
     """{student: failed result} for the submissions not to hand to a worker.
 
-    Those over the caps of c.SubmissionLimits, and those without a released
-    notebook as a file of that name (renamed, or a folder in its place).
+    Those over the caps of c.SubmissionLimits, and those nbgrader would fail on with
+    a puzzling message: a released notebook replaced by a folder, or none of the
+    released notebooks there (renamed).
     """
     limits, refused = SubmissionLimits(config=api.config), {}
     released = sorted(path.name for path in
@@ -65,9 +66,10 @@ def refusals(api, assignment, students):
             for name in released:
                 if (folder / name).is_dir():
                     raise InvalidSubmission(f"{name} is a folder, not a notebook")
-                if not (folder / name).is_file():
-                    found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
-                    raise InvalidSubmission(f"{name} is missing (notebooks submitted: {found})")
+            if not any((folder / name).is_file() for name in released):
+                found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
+                raise InvalidSubmission(f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
+                                        f"(notebooks submitted: {found})")
         except InvalidSubmission as error:
             refused[student] = {"success": False, "error": f"not graded: {error}"}
     return refused
