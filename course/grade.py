@@ -71,5 +71,5 @@ def refusals(api, assignment, students):
                 raise InvalidSubmission(f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
                                         f"(notebooks submitted: {found})")
         except InvalidSubmission as error:
-            refused[student] = {"success": False, "error": f"not graded: {error}"}
+            refused[student] = {"success": False, "error": f"InvalidSubmission: {error}"}  # as a worker would say
     return refused

@@ -156,12 +156,12 @@ def test_grade_names_each_rejected_student_with_the_reason(term):
     reasons = {line.split(": ", 1)[0].strip(): line.split(": ", 1)[1] for line in lines if line.startswith("  ")}
     assert reasons == {
         "duplicated_grade_id": "RuntimeError: KeyError: 'grade_id'",
-        "folder": f"not graded: {ASSIGNMENT}.ipynb is a folder, not a notebook",
+        "folder": f"InvalidSubmission: {ASSIGNMENT}.ipynb is a folder, not a notebook",
         "garbage": "RuntimeError: nbformat.reader.NotJSONError: Notebook does not appear to be JSON: "
                    "'this is not JSON'",
-        "huge": f"not graded: {ASSIGNMENT}.ipynb has {HUGE_BYTES + 134} bytes, over the limit of 40000000 "
+        "huge": f"InvalidSubmission: {ASSIGNMENT}.ipynb has {HUGE_BYTES + 134} bytes, over the limit of 40000000 "
                 "(c.SubmissionLimits.max_notebook_bytes)",
-        "renamed": f"not graded: {ASSIGNMENT}.ipynb is missing (notebooks submitted: my_work.ipynb)",
+        "renamed": f"InvalidSubmission: {ASSIGNMENT}.ipynb is missing (notebooks submitted: my_work.ipynb)",
         "unlocked": "RuntimeError: jsonschema.exceptions.ValidationError: Notebook failed to validate; "
                     "the nbgrader metadata may be corrupted.",
         "worth_a_billion": "RuntimeError: KeyError: 'grade_id'",
@@ -193,7 +193,7 @@ def test_report_and_export_cover_the_graded_and_name_the_others(term):
 
 
 def test_huge_notebook_is_refused_before_it_is_packed(term):
-    """The coordinator refuses it ("not graded: ..." is its message, test above): no worker saw it."""
+    """The coordinator refuses it with its size (its message: the test above); no worker grades it."""
     root, out = term
     assert "huge: FAILED" in out["grade"].stderr + out["grade"].stdout
     assert not (root / "autograded" / "huge").exists()
