@@ -46,6 +46,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
+    "course.limits.StripCarriedIn",
     "course.verify.InjectRecorders",
     "course.execute.RobustExecute",
     "course.verify.VerifyRecords",
@@ -86,3 +87,12 @@ c.HTMLExporter.extra_template_paths = [str(FORMGRADER / "templates")]
 c.GenerateFeedback.HTMLExporter.template_name = "course_feedback"
 c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CSS a feedback page embeds
     str(FORMGRADER / "templates"), str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+
+# One student never costs the class. A submission over these caps is neither
+# collected nor graded (its student is named with the reason); an attachment
+# over its cap is removed with a note (course/limits.py). A notebook may run this many seconds in all: then the
+# running cell is interrupted and the cells after it are not run (course/execute.py).
+c.SubmissionLimits.max_submission_bytes = 20_000_000
+c.SubmissionLimits.max_notebook_bytes = 10_000_000
+c.StripCarriedIn.max_attachment_bytes = 1_000_000
+c.RobustExecute.notebook_timeout = 300

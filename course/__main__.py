@@ -24,9 +24,19 @@ def command_release(api, args):
 
 def command_collect(api, args):
     from .collect import collect
-    students = collect(api, args.assignment)
+    students, notes = collect(api, args.assignment)
     print(f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/: "
           + ", ".join(students))
+    for note in notes:
+        print(note)
+    return 1 if any(note.startswith("refused") for note in notes) else 0
+
+
+def left_out(what, students):
+    """Print one line per student left out, with the reason; return the exit status."""
+    for student, reason in sorted(students.items()):
+        print(f"no {what} for {student}: {reason}")
+    return 1 if students else 0
 
 
 def command_grade(api, args):
@@ -57,24 +67,33 @@ def command_grade(api, args):
 
 def command_feedback(api, args):
     from .feedback import generate_feedback
-    students = generate_feedback(api, args.assignment, args.student)
-    print(f"wrote feedback for {len(students)} students under {api.coursedir.feedback_directory}/")
+    written, missing = generate_feedback(api, args.assignment, args.student)
+    print(f"wrote feedback for {len(written)} of {len(written) + len(missing)} students "
+          f"under {api.coursedir.feedback_directory}/")
+    return left_out("feedback", missing)
 
 
 def command_return(api, args):
     from .feedback import return_feedback
-    students = return_feedback(api, args.assignment)
-    print(f"returned feedback on {args.assignment} to {len(students)} students through the exchange")
+    returned, missing = return_feedback(api, args.assignment)
+    print(f"returned feedback on {args.assignment} to {len(returned)} of {len(returned) + len(missing)} "
+          "students through the exchange")
+    return left_out("feedback returned", missing)
 
 
 def command_export(api, args):
     from .export import export_csv
-    print(f"wrote {export_csv(api, args.to)}")
+    path, ungraded = export_csv(api, args.to)
+    print(f"wrote {path}")
+    return left_out("score in the export", {f"{student} on {assignment}": "not autograded"
+                                             for assignment, students in ungraded.items() for student in students})
 
 
 def command_report(api, args):
+    from .export import ungraded
     from .report import write_report
     print(f"wrote {write_report(api, args.assignment)}")
+    return left_out("score in the report", dict.fromkeys(ungraded(api, args.assignment), "not autograded"))
 
 
 def command_status(api, args):

@@ -1,6 +1,8 @@
 """nbgrader's Execute, made to survive a kernel that dies or stops answering, and to bound output."""
 
 import json
+import math
+from time import monotonic
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
@@ -21,18 +23,37 @@ class RobustExecute(Execute):
     A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
     cells that record what a test read, course/verify.py); the rest is dropped as
     it arrives, so a submission that prints without end cannot fill the grader's memory.
+
+    A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
+    cut to what is left, so the cell running when the time is up is interrupted,
+    and the code cells after it are not run; both say so.
     """
 
     max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(
         config=True)
     max_record_bytes = Integer(4_000_000, help="Output a recording cell may produce").tag(config=True)
+    notebook_timeout = Integer(
+        300, help="Wall-clock seconds a whole notebook may run; cells after that are not run (0: no limit)"
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        self._failure = None
+        self._failure, self._output_cell = None, None
+        self._deadline = monotonic() + self.notebook_timeout if self.notebook_timeout > 0 else None
+        self.timeout_func = self._cell_timeout
         return super().preprocess(nb, resources, km)
 
+    def _cell_timeout(self, cell):
+        """The per-cell timeout, cut to the time left of the notebook's budget (at least 1 s)."""
+        limits = [self.timeout] if self.timeout and self.timeout > 0 else []
+        if self._deadline is not None:
+            limits.append(max(1, math.ceil(self._deadline - monotonic())))
+        return min(limits) if limits else None
+
+    def _out_of_time(self):
+        return self._deadline is not None and monotonic() >= self._deadline
+
     def output(self, outs, msg, display_id, cell_index):
-        if cell_index != getattr(self, "_output_cell", None):
+        if cell_index != self._output_cell:
             self._output_cell, self._output_bytes = cell_index, 0
         limit = self.max_record_bytes if self.nb.cells[cell_index].metadata.get(INJECTED) else self.max_output_bytes
         before = self._output_bytes
@@ -50,8 +71,17 @@ class RobustExecute(Execute):
         if self._failure is not None:
             cell.outputs = [_not_run(f"not run: the kernel failed in an earlier cell ({self._failure})")]
             return cell, self.resources
+        if self._out_of_time():
+            cell.outputs = [_not_run(f"not run: the notebook used up its time budget of {self.notebook_timeout} s",
+                                     "NotebookTimeout")]
+            return cell, self.resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if self._out_of_time() and any(output.get("ename") == "CellTimeoutError" for output in cell.outputs):
+                cell.outputs.append(_not_run(
+                    f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell",
+                    "NotebookTimeout"))
+            return cell, resources
         except Exception as error:  # DeadKernelError, an IOPub timeout, a broken connection
             self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             self.log.warning("Kernel failure in cell %d: %s", index, self._failure)
@@ -59,5 +89,5 @@ class RobustExecute(Execute):
             return cell, self.resources
 
 
-def _not_run(message):
-    return new_output("error", ename="KernelFailure", evalue=message, traceback=[f"KernelFailure: {message}"])
+def _not_run(message, ename="KernelFailure"):
+    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])

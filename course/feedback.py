@@ -14,6 +14,7 @@ is MathML already), so it is self-contained and opens offline.
 """
 
 import re
+import shutil
 from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests
@@ -69,31 +70,64 @@ def exercises(nb):
 
 
 def generate_feedback(api, assignment, students=None):
-    """Write feedback/<student>/<assignment>/<notebook>.html for autograded students; return them."""
+    """Write feedback/<student>/<assignment>/<notebook>.html for each autograded student, one by one.
+
+    Return (students with feedback, {student left out: why}): one student nbgrader
+    cannot give feedback to costs only that student.
+    """
     check_assignment(api, assignment)
-    graded = sorted(api.get_autograded_students(assignment))
+    graded = set(api.get_autograded_students(assignment))
     if not graded:
         raise CourseError(f"no autograded submissions of {assignment!r}: grade them first")
-    students = students_to_grade(api, assignment, students)
-    missing = sorted(set(students) - set(graded))
-    if missing:
-        raise CourseError(f"not autograded yet: {', '.join(missing)}")
-    for student in students:
+    written, left_out = [], {}
+    for student in students_to_grade(api, assignment, students):
+        folder = Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
+        if student not in graded:
+            left_out[student] = "not autograded: its grading failed or has not run (see `course grade`)"
+            continue
         result = api.generate_feedback(assignment, student)
-        if not result["success"]:
-            raise CourseError(f"feedback for {student} failed: {last_line(result)}")
-    return students
+        if result["success"]:
+            written.append(student)
+        else:  # nbgrader rejects the submission: no partial page may be returned
+            shutil.rmtree(folder, ignore_errors=True)
+            left_out[student] = f"nbgrader could not write its feedback: {last_line(result)}"
+    return written, left_out
+
+
+def feedback_problem(folder):
+    """Why nbgrader cannot return the feedback in `folder`, or None."""
+    for name in ("submission_secret.txt", "timestamp.txt"):
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            return f"its {name} is missing"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            return f"its {name} is not text"
+        if not text:
+            return f"its {name} is empty"
+    return None
 
 
 def return_feedback(api, assignment):
-    """Put every generated feedback page of `assignment` in the exchange for its student."""
+    """Put each student's generated feedback of `assignment` in the exchange, one student at a time.
+
+    Return (students returned to, {student left out: why}): a student whose
+    submission_secret.txt or timestamp.txt is missing or broken costs only that student.
+    """
     check_assignment(api, assignment)
     exchange_root(api)
-    folder = Path(api.coursedir.root) / api.coursedir.feedback_directory
-    students = sorted(path.parent.name for path in folder.glob(f"*/{assignment}"))
+    students = sorted(path.parent.name for path in
+                      Path(api.coursedir.root, api.coursedir.feedback_directory).glob(f"*/{assignment}"))
     if not students:
         raise CourseError(f"no feedback for {assignment!r} yet: run `course feedback {assignment}` first")
-    result = api.release_feedback(assignment)
-    if not result["success"]:
-        raise CourseError(f"returning feedback for {assignment} failed: {last_line(result)}")
-    return students
+    returned, left_out = [], {}
+    for student in students:
+        folder = Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
+        problem = feedback_problem(folder)
+        result = {"success": False} if problem else api.release_feedback(assignment, student_id=student)
+        if result["success"]:
+            returned.append(student)
+        else:
+            left_out[student] = problem or f"nbgrader could not return it: {last_line(result)}"
+    return returned, left_out

@@ -1,10 +1,14 @@
 """Autograde submissions into the gradebook with nbgrader's autograder."""
 
+from pathlib import Path
+
 from .gradebook import open_gradebook, recorded_assignment
+from .limits import SubmissionLimits
 from .nbgrader_api import CourseError, check_assignment
 from .parallel import grade_parallel
 from .sandbox import SandboxError, check_available
 from .schedule import apply_due_date
+from .studentfiles import InvalidSubmission
 
 
 def students_to_grade(api, assignment, students=None):
@@ -26,7 +30,8 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     `jobs` local worker processes, or the Dask cluster at `scheduler`, grade
     private copies, each student's notebook in a sandbox unless `sandboxed` is
     False (course/parallel.py, course/sandbox.py). `on_done(student, result)` is
-    called after each student, for progress reports.
+    called after each student, for progress reports. A submission over the caps of
+    c.SubmissionLimits (course/limits.py) fails here, before it is packed for a worker.
     """
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
@@ -35,6 +40,37 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     try:
         if sandboxed and scheduler is None:
             check_available()
-        return grade_parallel(api, assignment, students, jobs, on_done, sandboxed, scheduler)
+        refused = refusals(api, assignment, students)
+        for student, result in refused.items():
+            if on_done:
+                on_done(student, result)
+        accepted = [student for student in students if student not in refused]
+        return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler)}
     except SandboxError as error:
         raise CourseError(str(error)) from None
+
+
+def refusals(api, assignment, students):
+    """{student: failed result} for the submissions not to hand to a worker.
+
+    Those over the caps of c.SubmissionLimits, and those nbgrader would fail on with
+    a puzzling message: a released notebook replaced by a folder, or none of the
+    released notebooks there (renamed).
+    """
+    limits, refused = SubmissionLimits(config=api.config), {}
+    released = sorted(path.name for path in
+                      Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb"))
+    for student in students:
+        folder = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
+        try:
+            limits.check(folder)  # refuses links too
+            for name in released:
+                if (folder / name).is_dir():
+                    raise InvalidSubmission(f"{name} is a folder, not a notebook")
+            if not any((folder / name).is_file() for name in released):
+                found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
+                raise InvalidSubmission(f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
+                                        f"(notebooks submitted: {found})")
+        except InvalidSubmission as error:
+            refused[student] = {"success": False, "error": f"InvalidSubmission: {error}"}  # as a worker would say
+    return refused

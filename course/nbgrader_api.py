@@ -1,6 +1,7 @@
 """Open nbgrader's API on the course root, configured by its nbgrader_config.py."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 CONFIG_FILE = "nbgrader_config.py"
+EXCEPTION_LINE = re.compile(r"^\s+[\w.]*(Error|Exception): ")
 
 
 class CourseError(Exception):
@@ -49,6 +51,15 @@ def check_assignment(api, assignment):
 
 
 def last_line(result):
-    """The last line of what an NbGraderAPI call reported, for a one-line error."""
+    """The last line of what an NbGraderAPI call reported, for a one-line error.
+
+    When that line only points at "the above traceback", the last exception named in the log is meant.
+    """
     text = (result.get("error") or result.get("log") or "").strip()
-    return text.splitlines()[-1] if text else "no details"
+    if not text:
+        return "no details"
+    last = text.splitlines()[-1]
+    if "see the the above traceback" in last:
+        raised = [line.strip() for line in (result.get("log") or "").splitlines() if EXCEPTION_LINE.match(line)]
+        return next((line for line in reversed(raised) if "see the the above traceback" not in line), last)
+    return last

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from .collect import recorded_time
 from .gradebook import open_gradebook, recorded_assignment
 from .nbgrader_api import check_assignment
 from .tables import render
@@ -23,15 +24,20 @@ def status_rows(api, assignment):
     rows = []
     for student in sorted(submitted | set(records)):
         seconds_late, pending = records.get(student, (0, []))
-        timestamp = api.get_submitted_timestamp(assignment, student) if student in submitted else None
         rows.append({
             "student": student,
-            "submitted": timestamp.strftime("%Y-%m-%d %H:%M") if timestamp else "no",
+            "submitted": _submitted(api, assignment, student) if student in submitted else "no",
             "late": _duration(seconds_late) if seconds_late > 0 else "",
             "graded": "yes" if student in autograded and (root / "autograded" / student / assignment).is_dir() else "no",
             "needs manual grading": ", ".join(pending),
         })
     return rows
+
+
+def _submitted(api, assignment, student):
+    """When the submission was made (UTC), from the timestamp.txt collect wrote; a broken one costs only this row."""
+    when = recorded_time(Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment)))
+    return f"{when:%Y-%m-%d %H:%M}" if when else "yes, no valid timestamp.txt"
 
 
 def _duration(seconds):

@@ -37,6 +37,7 @@ def fresh_course(tmp_path_factory):
     (["release", "no_such_assignment"], "unknown assignment"),
     (["--exchange", "/nonexistent/exchange", "release", "logistic_regression"], "does not exist"),
     (["--exchange", "/nonexistent/exchange", "collect", "logistic_regression"], "does not exist"),
+    (["--exchange", "/tmp", "collect", "logistic_regression"], "no inbound folder /tmp/logistic-regression/inbound"),
     (["feedback", "logistic_regression"], "no autograded submissions"),
     (["--exchange", "/tmp", "return", "logistic_regression"], "no feedback for 'logistic_regression'"),
     (["report", "no_such_assignment"], "unknown assignment"),

@@ -6,10 +6,21 @@ own commands: alice solves everything but submits late, bob submits a blank
 notebook and then a second one with typical mistakes (the later one counts),
 cy submits the blank notebook. The instructor collects, grades, scores one
 written answer by hand, generates and returns feedback, and exports the grades.
+
+Students also attack the exchange, where their inbound entries are their own
+files: cy forges an entry in alice's name and one in the name of someone with
+no account; alice back-dates her timestamp.txt and bob garbles his; dan plants
+a symbolic link to the instructor's source notebook in his entry; eve empties
+her submission_secret.txt and deletes her timestamp.txt, fay garbles her
+secret, gus deletes his. (dan, eve, fay and gus make their entries in
+nbgrader's layout as themselves, without nbgrader's slower submit.) alice, bob
+and cy keep their grades and get feedback.
 """
 
 import csv
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,6 +29,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -26,6 +38,10 @@ from course import samples
 
 COURSE_ID = "logistic-regression"
 STUDENTS = {"alice": 20001, "bob": 20002, "cy": 20003}
+ATTACKERS = {"dan": 20004, "eve": 20005, "fay": 20006, "gus": 20007}  # submit the first assignment only
+UIDS = {**STUDENTS, **ATTACKERS}
+ATTACKED = "logistic_regression"
+BACK_DATED = "2019-12-31 12:00:00.000000 UTC"
 EXPECTED_AUTO = {  # autograded points per assignment; alice also gets all manual points
     "logistic_regression": {"alice": 17, "bob": 11, "cy": 0},
     "logistic_regression_from_scratch": {"alice": 11, "bob": 8, "cy": 0},
@@ -40,24 +56,79 @@ MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")
 
 
-def course_cli(root, *args):
+def course_cli(root, *args, status=0, env=None):
     result = subprocess.run([sys.executable, "-m", "course", "--root", str(root), *args], cwd=root,
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, f"course {' '.join(args)}: {result.stderr[-3000:]}"
+                            capture_output=True, text=True, timeout=1800, env=env)
+    assert result.returncode == status, f"course {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
     return result.stdout + result.stderr
 
 
+def accounts(base):
+    """An environment in which nss_wrapper knows every student's account, as the machine of a real course does."""
+    passwd, group = base / "passwd", base / "group"
+    passwd.write_text("root:x:0:0::/root:/bin/sh\n" + "".join(
+        f"{name}:x:{uid}:{uid}::{base / 'home' / name}:/bin/sh\n" for name, uid in UIDS.items()))
+    group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, uid in UIDS.items()))
+    library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
+    return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
+
+
 def as_student(name, home, exchange, *args):
-    user = (STUDENTS[name], STUDENTS[name])
+    user = (UIDS[name], UIDS[name])
     return samples.student_nbgrader(name, home, exchange, COURSE_ID, *args, user=user)
+
+
+def run_as(name, code):
+    """Run Python `code` as student `name`; return the completed process."""
+    return subprocess.run(["setpriv", f"--reuid={UIDS[name]}", f"--regid={UIDS[name]}", "--clear-groups",
+                           sys.executable, "-c", code], capture_output=True, text=True)
 
 
 def can_read(name, path):
     """Whether student `name` can list (a folder) or read (a file) `path`."""
-    code = f"import os, sys; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()"
-    result = subprocess.run(["setpriv", f"--reuid={STUDENTS[name]}", f"--regid={STUDENTS[name]}",
-                             "--clear-groups", sys.executable, "-c", code], capture_output=True)
-    return result.returncode == 0
+    return run_as(name, f"import os; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()"
+                  ).returncode == 0
+
+
+def tamper(name, code):
+    """Student `name` runs `code` on the exchange (they own their entries); it must work."""
+    result = run_as(name, code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def entry_of(exchange, name, assignment):
+    """The latest inbound entry of `assignment` that student `name` made (forged ones in their name aside)."""
+    return max((path for path in (exchange / COURSE_ID / "inbound").glob(f"{name}+{assignment}+*")
+                if path.stat().st_uid == UIDS[name]), key=lambda path: path.stat().st_ctime)
+
+
+def make_entry(root, exchange, owner, named, kind, when):
+    """An inbound entry of the attacked assignment as nbgrader's submit lays it out, made by student `owner`
+    in the name of `named` (a process each, cheaper than nbgrader's own submit)."""
+    entry = exchange / COURSE_ID / "inbound" / f"{named}+{ATTACKED}+{when}+{secrets.token_hex(8)}"
+    notebook = nbformat.writes(samples.sample_notebook(root, ATTACKED, kind))
+    tamper(owner, f"import os; os.mkdir({str(entry)!r}); "
+                  f"open({str(entry / (ATTACKED + '.ipynb'))!r}, 'w').write({notebook!r}); "
+                  f"open({str(entry / 'timestamp.txt')!r}, 'w').write({when!r}); "
+                  f"open({str(entry / 'submission_secret.txt')!r}, 'w').write({secrets.token_hex(64)!r})")
+    return entry
+
+
+def attack(root, exchange):
+    """The attackers submit the first assignment and tamper with the exchange; return the forged entries."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    dan, eve, fay, gus = (make_entry(root, exchange, name, name, "perfect" if name == "dan" else "blank", now)
+                          for name in ATTACKERS)
+    source = root / "source" / ATTACKED / f"{ATTACKED}.ipynb"
+    tamper("dan", f"import os; os.symlink({str(source)!r}, {str(dan / 'answers.ipynb')!r})")
+    tamper("eve", f"import os; open({str(eve / 'submission_secret.txt')!r}, 'w').close(); "
+                  f"os.remove({str(eve / 'timestamp.txt')!r})")
+    tamper("fay", f"open({str(fay / 'submission_secret.txt')!r}, 'wb').write(bytes(range(128, 256)))")
+    bob = entry_of(exchange, "bob", ATTACKED)
+    tamper("bob", f"open({str(bob / 'timestamp.txt')!r}, 'w').write('the day before the deadline')")
+    tamper("gus", f"import os; os.remove({str(gus / 'submission_secret.txt')!r})")
+    later = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return [make_entry(root, exchange, "cy", named, "blank", later) for named in ("alice", "nobody_here")]
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +149,14 @@ def term():
 
     def submit(name, kind, assignment):
         samples.fetch_and_submit(root, exchange, COURSE_ID, assignment, name, kind, homes[name],
-                                 user=(STUDENTS[name], STUDENTS[name]))
+                                 user=(UIDS[name], UIDS[name]))
 
     for assignment in ASSIGNMENTS:
         submit("cy", "blank", assignment)
         submit("bob", "blank", assignment)
         time.sleep(1.1)  # nbgrader's submission timestamps have a resolution of a second
         submit("bob", "typical", assignment)
+    forged = attack(root, exchange)
     # The due date has whole seconds: round up past bob's last submission, then wait past it.
     due = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with open(root / "nbgrader_config.py", "a") as config:
@@ -92,9 +164,15 @@ def term():
     time.sleep(2.1)
     for assignment in ASSIGNMENTS:
         submit("alice", "perfect", assignment)
+    alice = entry_of(exchange, "alice", ATTACKED).name
+    tamper("alice", f"open({str(exchange / COURSE_ID / 'inbound' / alice / 'timestamp.txt')!r}, 'w')"
+                    f".write({BACK_DATED!r})")
 
+    with_accounts = accounts(base)
     for assignment in ASSIGNMENTS:
-        out[f"collect {assignment}"] = course_cli(root, "--exchange", str(exchange), "collect", assignment)
+        attacked = assignment == ATTACKED
+        out[f"collect {assignment}"] = course_cli(root, "--exchange", str(exchange), "collect", assignment,
+                                                  status=1 if attacked else 0, env=with_accounts)
         out[f"grade {assignment}"] = course_cli(root, "grade", assignment)
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gradebook:
             grade = gradebook.find_grade(MANUAL[assignment], assignment, assignment, "alice")
@@ -102,13 +180,14 @@ def term():
             grade.needs_manual_grade = False
             gradebook.db.commit()
         out[f"status {assignment}"] = course_cli(root, "status", assignment)
-        course_cli(root, "feedback", assignment)
-        course_cli(root, "--exchange", str(exchange), "return", assignment)
+        out[f"feedback {assignment}"] = course_cli(root, "feedback", assignment)
+        out[f"return {assignment}"] = course_cli(root, "--exchange", str(exchange), "return", assignment,
+                                                 status=1 if attacked else 0)
         for name in STUDENTS:
             fetched = as_student(name, homes[name], exchange, "fetch_feedback", assignment)
             assert fetched.returncode == 0, fetched.stderr[-2000:]
     course_cli(root, "export", "--to", "grades.csv")
-    yield {"root": root, "exchange": exchange, "homes": homes, "out": out}
+    yield {"root": root, "exchange": exchange, "homes": homes, "out": out, "forged": forged, "alice": alice}
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -119,8 +198,10 @@ def test_files_land_where_nbgrader_puts_them(term):
         assert (root / "release" / assignment / notebook).is_file()
         assert (exchange / COURSE_ID / "outbound" / assignment / notebook).is_file()
         inbound = sorted(p.name for p in (exchange / COURSE_ID / "inbound").iterdir() if f"+{assignment}+" in p.name)
-        assert len(inbound) == 4  # alice, cy, and bob twice
-        for name, home in homes.items():
+        # alice, cy, and bob twice; for the attacked assignment also each attacker and cy's two forgeries
+        assert len(inbound) == (4 + len(ATTACKERS) + 2 if assignment == ATTACKED else 4)
+        for name in STUDENTS:
+            home = homes[name]
             assert (home / assignment / notebook).is_file()
             assert (root / "submitted" / name / assignment / notebook).is_file()
             assert (root / "submitted" / name / assignment / "timestamp.txt").is_file()
@@ -181,6 +262,7 @@ def test_students_cannot_find_each_others_work(term):
     them have random names (nbgrader's design): bob cannot find alice's submission or feedback."""
     exchange = term["exchange"]
     inbound, feedback = exchange / COURSE_ID / "inbound", exchange / COURSE_ID / "feedback"
+    assert not can_read("dan", inbound)
     assert can_read("bob", exchange / COURSE_ID / "outbound")  # the control: bob can read the release
     assert not can_read("bob", inbound) and not can_read("bob", feedback)
     for submission in inbound.iterdir():
@@ -190,5 +272,58 @@ def test_students_cannot_find_each_others_work(term):
 
 def test_grade_shows_progress_and_summary(term):
     out = term["out"]["grade logistic_regression"]
-    assert "graded 3 of 3 submissions of logistic_regression" in out
-    assert "3/3 done, 0 left, ETA 0:00" in out and "1/3 done, 2 left, ETA" in out
+    assert "graded 6 of 6 submissions of logistic_regression" in out
+    assert "6/6 done, 0 left, ETA 0:00" in out and "1/6 done, 5 left, ETA" in out
+
+
+def collect_lines(term):
+    return term["out"][f"collect {ATTACKED}"].splitlines()
+
+
+def test_forged_entries_are_refused_and_named(term):
+    """cy's entry in alice's name, dated a day later, neither replaces alice's submission nor counts."""
+    alice_forged, nobody_forged = (entry.name for entry in term["forged"])
+    lines = collect_lines(term)
+    cy = f"cy (uid {STUDENTS['cy']})"
+    assert f"refused inbound entry {alice_forged}: it names alice but is owned by {cy}" in lines
+    assert (f"refused inbound entry {nobody_forged}: it names 'nobody_here', who has no account on this machine "
+            f"(it is owned by {cy})") in lines
+    submitted = term["root"] / "submitted"
+    assert not (submitted / "nobody_here").exists()
+    assert nbformat.read(submitted / "alice" / ATTACKED / f"{ATTACKED}.ipynb", 4) == \
+        nbformat.read(term["homes"]["alice"] / ATTACKED / f"{ATTACKED}.ipynb", 4)
+
+
+def test_a_planted_link_refuses_only_that_entry(term):
+    dan = entry_of(term["exchange"], "dan", ATTACKED).name
+    assert f"refused dan's inbound entry {dan}: answers.ipynb is a symbolic link" in collect_lines(term)
+    submitted = term["root"] / "submitted"
+    assert not (submitted / "dan").exists()
+    assert not any("BEGIN SOLUTION" in path.read_text(errors="replace")
+                   for path in submitted.rglob("*") if path.is_file())
+    assert "submissions of logistic_regression in submitted/: alice, bob, cy, eve, fay, gus" in collect_lines(term)[0]
+
+
+def test_submission_time_is_the_exchange_time_not_the_students(term):
+    """alice back-dated her timestamp.txt to 2019: collect says so and keeps the time the exchange recorded."""
+    pattern = (rf"alice: its timestamp\.txt says 2019-12-31 12:00:00 UTC; the exchange recorded "
+               rf"(\S+ \S+) UTC, which counts \({re.escape(term['alice'])}\)")
+    [recorded] = [match.group(1) for line in collect_lines(term) if (match := re.fullmatch(pattern, line))]
+    collected = (term["root"] / "submitted" / "alice" / ATTACKED / "timestamp.txt").read_text()
+    assert collected.startswith(recorded) and collected.endswith(" UTC")
+    for name, problem in [("eve", "it has no timestamp.txt"), ("bob", "its timestamp.txt is not a time")]:
+        assert any(line.startswith(f"{name}: {problem}; the exchange recorded ") for line in collect_lines(term))
+    assert not any(line.startswith(("cy:", "fay:", "gus:")) for line in collect_lines(term)), "no false alarms"
+
+
+def test_a_broken_secret_costs_only_its_student(term):
+    """eve, fay and gus are graded but named by `return`; bob, whose timestamp.txt is garbled, fetched his
+    feedback like every honest student (the fixture checks it)."""
+    out = term["out"][f"return {ATTACKED}"].splitlines()
+    assert out == [f"returned feedback on {ATTACKED} to 3 of 6 students through the exchange",
+                   "no feedback returned for eve: its submission_secret.txt is empty",
+                   "no feedback returned for fay: its submission_secret.txt is not text",
+                   "no feedback returned for gus: its submission_secret.txt is missing"]
+    with Gradebook(f"sqlite:///{term['root'] / 'gradebook.db'}", COURSE_ID) as gradebook:
+        graded = {s.student.id for s in gradebook.assignment_submissions(ATTACKED)}
+    assert graded == {"alice", "bob", "cy", "eve", "fay", "gus"}
