@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all test demo lab release data grade feedback report export benchmark clean
+.PHONY: all test test-fast demo lab release data grade feedback report export benchmark clean
 
 all: test
 
@@ -49,6 +49,10 @@ $(CHROMIUM):
 test: $(STAMP) $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
 	$(BIN)/python -m pytest tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+## test-fast: the edit loop: unit tests and one real sandboxed grading round trip (under 2 minutes)
+test-fast: $(STAMP) $(BWRAP)
+	$(BIN)/python -m pytest tests -m "not slow"
 
 ## demo: the whole term on sample students, in a demo course of its own (DEMO=dir names its folder)
 demo: $(STAMP) $(NSS_WRAPPER) $(BWRAP)

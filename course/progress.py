@@ -5,8 +5,8 @@ import time
 
 
 class Progress:
-    def __init__(self, total, stream=sys.stderr, width=24):
-        self.total, self.done, self.stream, self.width = total, 0, stream, width
+    def __init__(self, total, stream=None, width=24):
+        self.total, self.done, self.stream, self.width = total, 0, stream or sys.stderr, width
         self.start = time.monotonic()
 
     def step(self, label=""):

@@ -6,6 +6,8 @@ from catalogue import CATALOGUES
 from conftest import REFERENCE, UNTOUCHED
 from grades import autograded_cells, cell_errors
 
+pytestmark = [pytest.mark.slow]
+
 VARIANTS = [(assignment, variant) for assignment, variants in CATALOGUES.items() for variant in variants]
 
 

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 def test_benchmark_runs_and_scores_agree():

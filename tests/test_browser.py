@@ -25,6 +25,8 @@ from catalogue import CATALOGUES
 from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
 from course import notebooks
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # reported by the `browser` fixture, so that the other test modules still run

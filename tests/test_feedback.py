@@ -11,6 +11,8 @@ from course.feedback import generate_feedback
 from course.nbgrader_api import open_api
 from private import private_lines
 
+pytestmark = [pytest.mark.slow]
+
 
 def visible_text(path):
     """The feedback page's text as a reader sees it (tags removed, entities decoded)."""

@@ -26,6 +26,8 @@ from course import notebooks
 from course.safehtml import render_markdown, sanitize
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
+
 try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # reported by the `browser` fixture

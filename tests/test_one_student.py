@@ -26,6 +26,8 @@ from course.execute import Execute, RobustExecute
 from course.limits import StripCarriedIn
 from course.nbgrader_api import open_api
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
 ASSIGNMENT = "logistic_regression"
 FULL = 17.0  # autograded points of the reference solution
 BUDGET, NAPS = 15, 5  # seconds per notebook in this course (an honest one takes a few); 4 s naps

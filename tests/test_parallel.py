@@ -15,6 +15,8 @@ from catalogue import CATALOGUES, Variant
 from conftest import REPO, make_course, nbgrader, submit_variants
 from hostile import HOSTILE
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
 ASSIGNMENT = "logistic_regression"
 STUDENTS = [Variant("ref", {})] + CATALOGUES[ASSIGNMENT][:3] + CATALOGUES[ASSIGNMENT][-2:] + HOSTILE
 BIN = os.path.dirname(sys.executable)

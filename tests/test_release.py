@@ -12,6 +12,8 @@ from course import notebooks
 from course.nbgrader_api import course_config
 from private import private_lines
 
+pytestmark = [pytest.mark.slow]
+
 def files_below(folder):
     return sorted(p.relative_to(folder) for p in Path(folder).rglob("*") if p.is_file())
 

@@ -17,6 +17,8 @@ from course.nbgrader_api import CourseError, open_api
 from course.report import EXERCISES_FIGURE, TOTALS_FIGURE, write_report
 from hostile import HOSTILE
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
 ASSIGNMENT, SOLO_ASSIGNMENT = "logistic_regression", "logistic_regression_from_scratch"
 MISTAKES = {v.name: v for v in CATALOGUES[ASSIGNMENT]}
 TWO_COLUMNS = MISTAKES["both_probability_columns"]  # made by two students

@@ -8,6 +8,8 @@ from conftest import make_course, nbgrader, submit_variants
 from grades import autograded_cells, cell_errors
 from hostile import HOSTILE
 
+pytestmark = [pytest.mark.slow]
+
 ASSIGNMENT = "logistic_regression"
 HONEST = Variant("zz_honest_student", {})  # graded after every hostile one
 

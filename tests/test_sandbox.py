@@ -33,6 +33,8 @@ from private import private_lines
 from course import notebooks
 from course.sandbox import SCRATCH_BYTES, SCRATCH_FILES
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
 ASSIGNMENT = "logistic_regression"
 MARKER = "SANDBOX-REPORT "
 BOMB = "course-sandbox-fork-bomb"

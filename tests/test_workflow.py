@@ -53,7 +53,8 @@ def expected_raw(assignment, name):
     return EXPECTED_AUTO[assignment][name] + (MANUAL_POINTS[assignment] if name == "alice" else 0)
 MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch": "comparison"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.root,
+              pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")]
 
 
 def course_cli(root, *args, status=0, env=None):
