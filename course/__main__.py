@@ -67,6 +67,9 @@ def command_grade(api, args):
 
 def command_feedback(api, args):
     from .feedback import generate_feedback
+    from .gradebook import check_nothing_pending
+    if not args.allow_pending:
+        check_nothing_pending(api, args.assignment, args.student)
     written, missing = generate_feedback(api, args.assignment, args.student)
     print(f"wrote feedback for {len(written)} of {len(written) + len(missing)} students "
           f"under {api.coursedir.feedback_directory}/")
@@ -75,6 +78,9 @@ def command_feedback(api, args):
 
 def command_return(api, args):
     from .feedback import return_feedback
+    from .gradebook import check_nothing_pending
+    if not args.allow_pending:
+        check_nothing_pending(api, args.assignment)
     returned, missing = return_feedback(api, args.assignment)
     print(f"returned feedback on {args.assignment} to {len(returned)} of {len(returned) + len(missing)} "
           "students through the exchange")
@@ -167,6 +173,10 @@ def parser():
     commands.choices["grade"].add_argument(
         "--no-sandbox", action="store_true",
         help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)")
+    for name in ("feedback", "return"):
+        commands.choices[name].add_argument(
+            "--allow-pending", action="store_true",
+            help="go ahead although written answers still wait for a hand grade (they count 0 in the feedback)")
     commands.choices["demo"].add_argument("--to", metavar="DIR",
                                           help="a new folder for the demo course (default: a new temporary folder)")
     commands.choices["export"].add_argument("--to", default="grades.csv",

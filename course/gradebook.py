@@ -31,6 +31,29 @@ def recorded_assignment(gradebook, assignment):
         raise CourseError(f"assignment {assignment!r} is not in the gradebook: release it first") from None
 
 
+def pending_manual_grades(gradebook, assignment):
+    """{student: [cells]} of the graded submissions whose answers still wait for a hand grade."""
+    pending = {}
+    for submission in gradebook.assignment_submissions(assignment):
+        cells = sorted(grade.name for notebook in submission.notebooks for grade in notebook.grades
+                       if grade.needs_manual_grade)
+        if cells:
+            pending[submission.student.id] = cells
+    return pending
+
+
+def check_nothing_pending(api, assignment, students=None):
+    """Raise CourseError naming who waits for a hand grade, and on which cells, among `students` (all if None)."""
+    with open_gradebook(api) as gradebook:
+        recorded_assignment(gradebook, assignment)
+        pending = pending_manual_grades(gradebook, assignment)
+    pending = {student: cells for student, cells in pending.items() if students is None or student in students}
+    if pending:
+        who = "; ".join(f"{student} ({', '.join(cells)})" for student, cells in sorted(pending.items()))
+        raise CourseError(f"manual grading is pending for {len(pending)} student(s): {who}. Grade them in "
+                          "Formgrader first, or give --allow-pending to send feedback that scores them 0")
+
+
 def exercise_of(grade_name, answer_names):
     """The exercise a grade cell belongs to: test_E or test_E_suffix belongs to answer cell E."""
     if grade_name in answer_names:

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .collect import recorded_time
-from .gradebook import open_gradebook, recorded_assignment
+from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment
 from .nbgrader_api import check_assignment
 from .tables import render
 
@@ -17,10 +17,10 @@ def status_rows(api, assignment):
         recorded_assignment(gradebook, assignment)
         submitted = set(api.get_submitted_students(assignment))
         autograded = set(api.get_autograded_students(assignment))
+        pending = pending_manual_grades(gradebook, assignment)
         for submission in gradebook.assignment_submissions(assignment):
-            pending = sorted(grade.name for notebook in submission.notebooks for grade in notebook.grades
-                             if grade.needs_manual_grade)
-            records[submission.student.id] = (submission.total_seconds_late, pending)
+            student = submission.student.id
+            records[student] = (submission.total_seconds_late, pending.get(student, []))
     rows = []
     for student in sorted(submitted | set(records)):
         seconds_late, pending = records.get(student, (0, []))

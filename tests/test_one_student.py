@@ -125,7 +125,7 @@ def term(tmp_path_factory):
     out = {"grade": course_cli(root, "grade", ASSIGNMENT, "--jobs", "2")}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_student(**FORMULA_STUDENT)
-    for command, args in [("feedback", ["feedback", ASSIGNMENT]), ("report", ["report", ASSIGNMENT]),
+    for command, args in [("feedback", ["feedback", ASSIGNMENT, "--allow-pending"]), ("report", ["report", ASSIGNMENT]),
                           ("export", ["export"])]:
         out[command] = course_cli(root, *args)
     return root, out

@@ -22,6 +22,12 @@ def test_reference_scores_full_marks_and_the_blank_release_none(tmp_path, capsys
     blank = autograded_cells(tmp_path, ASSIGNMENT, UNTOUCHED)
     assert full and all(score == maximum for score, maximum in full.values()), full
     assert blank and all(score == 0 for score, _ in blank.values()), blank
-    assert main(["--root", str(tmp_path), "feedback", ASSIGNMENT]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main(["--root", str(tmp_path), "feedback", ASSIGNMENT]) == 1
+    refusal = capsys.readouterr().err
+    assert refusal == (f"error: manual grading is pending for 1 student(s): {REFERENCE} (reflection). Grade them "
+                       "in Formgrader first, or give --allow-pending to send feedback that scores them 0\n")
+    assert not (tmp_path / "feedback").exists()
+    assert main(["--root", str(tmp_path), "feedback", ASSIGNMENT, "--allow-pending"]) == 0, capsys.readouterr()
     page = tmp_path / "feedback" / REFERENCE / ASSIGNMENT / f"{ASSIGNMENT}.html"
     assert page.is_file() and "BEGIN HIDDEN TESTS" not in page.read_text()

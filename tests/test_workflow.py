@@ -181,9 +181,10 @@ def term():
             grade.needs_manual_grade = False
             gradebook.db.commit()
         out[f"status {assignment}"] = course_cli(root, "status", assignment)
-        out[f"feedback {assignment}"] = course_cli(root, "feedback", assignment)
+        out[f"refused feedback {assignment}"] = course_cli(root, "feedback", assignment, status=1)
+        out[f"feedback {assignment}"] = course_cli(root, "feedback", assignment, "--allow-pending")
         out[f"return {assignment}"] = course_cli(root, "--exchange", str(exchange), "return", assignment,
-                                                 status=1 if attacked else 0)
+                                                 "--allow-pending", status=1 if attacked else 0)
         for name in STUDENTS:
             fetched = as_student(name, homes[name], exchange, "fetch_feedback", assignment)
             assert fetched.returncode == 0, fetched.stderr[-2000:]
@@ -328,3 +329,11 @@ def test_a_broken_secret_costs_only_its_student(term):
     with Gradebook(f"sqlite:///{term['root'] / 'gradebook.db'}", COURSE_ID) as gradebook:
         graded = {s.student.id for s in gradebook.assignment_submissions(ATTACKED)}
     assert graded == {"alice", "bob", "cy", "eve", "fay", "gus"}
+
+
+def test_feedback_waits_for_the_hand_grades(term):
+    """bob's written answer is not graded by hand: feedback is refused, naming him and the cell."""
+    for assignment in ASSIGNMENTS:
+        refused = term["out"][f"refused feedback {assignment}"]
+        assert refused.startswith("error: manual grading is pending for ") and f"bob ({MANUAL[assignment]})" in refused
+        assert "alice" not in refused and "--allow-pending" in refused
