@@ -90,6 +90,20 @@ def check_available():
                            f"{HOW_TO_ENABLE}")
 
 
+def python_executable():
+    """This Python, by a path that exists in the sandbox too: with its environment's folder resolved.
+
+    The sandbox binds the resolved folders of read_only_roots(), so a virtual
+    environment reached through a symbolic link (.venv -> elsewhere) must be
+    named by where it really is.
+    """
+    executable = Path(sys.executable)
+    try:
+        return str(Path(sys.prefix).resolve() / executable.relative_to(sys.prefix))
+    except ValueError:
+        return str(executable.resolve())
+
+
 def isolated_python(root, module):
     """argv that runs `module`'s main() from the package folder `root`, and from nowhere else.
 
@@ -97,7 +111,7 @@ def isolated_python(root, module):
     on sys.path, so a submitted course/ or shlex.py would run as the grader.
     -I leaves it, PYTHONPATH and every other PYTHON* variable out.
     """
-    return [sys.executable, "-I", "-c",
+    return [python_executable(), "-I", "-c",
             f"import sys; sys.path.insert(0, {str(root)!r}); from {module} import main; main()"]
 
 
@@ -215,13 +229,13 @@ class Sandbox:
             process.wait()
             log = self.log.read_text().strip() or f"no answer in {SERVER_START_SECONDS} s"
             self.close()
-            raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start "
-                               f"({log}). {HOW_TO_ENABLE}")
+            # bwrap itself works here (check_available passed): the cause is in the server's log, not the setup
+            raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start: {log}")
         return process
 
     @staticmethod
     def environment():
-        path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+        path = os.pathsep.join([str(Path(python_executable()).parent), "/usr/bin", "/bin"])
         return {**ENVIRONMENT, "PATH": path}
 
     def alive(self):
