@@ -89,8 +89,8 @@ def command_return(api, args):
 
 def command_export(api, args):
     from .export import export_csv
-    path, ungraded = export_csv(api, args.to)
-    print(f"wrote {path}")
+    path, ungraded, skipped = export_csv(api, args.to)
+    print(f"wrote {path}" + (f" (skipped, not released: {', '.join(skipped)})" if skipped else ""))
     return left_out("score in the export", {f"{student} on {assignment}": "not autograded"
                                              for assignment, students in ungraded.items() for student in students})
 

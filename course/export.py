@@ -30,9 +30,12 @@ def write_csv(path, columns, rows):
         writer.writerows([cell_text(row[column]) for column in columns] for row in rows)
 
 
-def grade_rows(gradebook):
-    """One row per assignment and student, as nbgrader's CsvExportPlugin computes it (0 if not submitted)."""
+def grade_rows(gradebook, assignments):
+    """One row per assignment named in `assignments` and student, as nbgrader's CsvExportPlugin computes it
+    (0 if not submitted)."""
     for assignment in gradebook.assignments:
+        if assignment.name not in assignments:
+            continue
         for student in gradebook.students:
             row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
                    "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
@@ -53,14 +56,23 @@ def ungraded(api, assignment):
     return sorted(set(api.get_submitted_students(assignment)) - set(api.get_autograded_students(assignment)))
 
 
-def export_csv(api, destination="grades.csv"):
-    """Write one row per student and assignment; return (the path, {assignment: [ungraded students]}).
+def exported(api, gradebook):
+    """The assignments to export: those released to the exchange or with a submission in the gradebook."""
+    released = set(api.get_released_assignments())
+    return sorted(assignment.name for assignment in gradebook.assignments
+                  if assignment.name in released or gradebook.assignment_submissions(assignment.name))
 
+
+def export_csv(api, destination="grades.csv"):
+    """Write one row per student and released assignment.
+
+    Return (the path, {assignment: [ungraded students]}, [assignments left out: not released]).
     A relative destination is taken from the course root.
     """
     destination = Path(api.coursedir.root) / destination
     with open_gradebook(api) as gradebook:
-        write_csv(destination, COLUMNS, grade_rows(gradebook))
-        assignments = [assignment.name for assignment in gradebook.assignments]
+        assignments = exported(api, gradebook)
+        write_csv(destination, COLUMNS, grade_rows(gradebook, assignments))
+        skipped = sorted(assignment.name for assignment in gradebook.assignments if assignment.name not in assignments)
     left_out = {assignment: ungraded(api, assignment) for assignment in assignments}
-    return destination, {assignment: students for assignment, students in left_out.items() if students}
+    return destination, {assignment: students for assignment, students in left_out.items() if students}, skipped

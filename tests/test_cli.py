@@ -138,7 +138,7 @@ def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
 
 
 @pytest.mark.slow
-def test_make_targets_act_on_released_assignments_only(tmp_path):
+def test_make_targets_and_export_act_on_released_assignments_only(tmp_path):
     make_course(tmp_path / "course")
     exchange = tmp_path / "exchange"
     exchange.mkdir()
@@ -146,6 +146,8 @@ def test_make_targets_act_on_released_assignments_only(tmp_path):
     listed = course_cli("--exchange", str(exchange), "released", root=tmp_path / "course")
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
     assert listed.stderr.strip() == "skipped, not released: logistic_regression_from_scratch"
+    exported = course_cli("--exchange", str(exchange), "export", root=tmp_path / "course")
+    assert exported.returncode == 0 and "(skipped, not released: logistic_regression_from_scratch)" in exported.stdout
 
 
 def test_options_after_the_command_from_another_folder(tmp_path):

@@ -189,8 +189,9 @@ def test_report_and_export_cover_the_graded_and_name_the_others(term):
                                                      for s in REJECTED]
     page = (root / "reports" / ASSIGNMENT / "index.html").read_text()
     assert "4 students autograded" in page
-    rows = {row["student_id"]: row for row in csv.DictReader(open(root / "grades.csv"))
-            if row["assignment"] == ASSIGNMENT}
+    every_row = list(csv.DictReader(open(root / "grades.csv")))
+    assert {row["assignment"] for row in every_row} == {ASSIGNMENT}, "an assignment nobody got is not exported"
+    rows = {row["student_id"]: row for row in every_row}
     assert float(rows["honest"]["score"]) == FULL and float(rows["sleeper"]["score"]) == 7.0
 
 
