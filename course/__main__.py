@@ -25,8 +25,11 @@ def command_release(api, args):
 def command_collect(api, args):
     from .collect import collect
     students, notes = collect(api, args.assignment)
-    print(f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/: "
-          + ", ".join(students))
+    if not students and not notes:
+        raise CourseError(f"nothing submitted for {args.assignment} yet: students submit from JupyterLab's "
+                          f"Assignment List (or nbgrader submit {args.assignment}); then collect again")
+    print(f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/"
+          + (": " + ", ".join(students) if students else ""))
     for note in notes:
         print(note)
     return 1 if any(note.startswith("refused") for note in notes) else 0

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO, make_course
 from course.__main__ import main
+from course.samples import run_python
 
 
 def course_cli(*args, root):
@@ -64,9 +65,8 @@ def test_unwritable_exchange_is_reported_and_nothing_changes():
         for path in [base / "course", *(base / "course").rglob("*")]:
             path.chmod(0o777 if path.is_dir() else 0o666)
         before = snapshot(base / "course")
-        result = subprocess.run(["setpriv", "--reuid=20009", "--regid=20009", "--clear-groups", sys.executable,
-                                 "-m", "course", "--root", str(base / "course"), "--exchange", str(base / "exchange"),
-                                 "release", "logistic_regression"], cwd=REPO, capture_output=True, text=True)
+        result = run_python(["-m", "course", "--root", str(base / "course"), "--exchange", str(base / "exchange"),
+                             "release", "logistic_regression"], user=(20009, 20009), cwd=base / "course")
         assert result.returncode == 1 and "is not writable" in result.stderr, result.stderr[-1000:]
         assert snapshot(base / "course") == before
     finally:

@@ -81,8 +81,7 @@ def as_student(name, home, exchange, *args):
 
 def run_as(name, code):
     """Run Python `code` as student `name`; return the completed process."""
-    return subprocess.run(["setpriv", f"--reuid={UIDS[name]}", f"--regid={UIDS[name]}", "--clear-groups",
-                           sys.executable, "-c", code], capture_output=True, text=True)
+    return samples.run_python(["-c", code], user=(UIDS[name], UIDS[name]))
 
 
 def can_read(name, path):
