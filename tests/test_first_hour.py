@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,8 @@ def student_nbgrader(name, home, *args):
 
 
 @pytest.fixture(scope="module")
-def hour(tmp_path_factory):
-    base = tmp_path_factory.mktemp("first-hour")
+def hour():
+    base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
     base.chmod(0o755)
     clone, elsewhere, exchange = base / "clone", base / "elsewhere", base / "exchange"
     run("git", "clone", "--quiet", str(REPO), str(clone), cwd=base)
