@@ -258,10 +258,11 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
         try:
             if isinstance(outcome, Exception):
                 raise outcome
-            if "failure" in outcome:
-                raise RuntimeError(outcome["failure"])
-            record(api, assignment, student, outcome)
-            results[student] = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
+            if "failure" in outcome:  # already "Name: message", from the worker
+                results[student] = {"success": False, "error": outcome["failure"]}
+            else:
+                record(api, assignment, student, outcome)
+                results[student] = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
         except Exception as error:  # a failed or killed worker costs this student only
             results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}
         if on_done:
