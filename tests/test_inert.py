@@ -274,6 +274,11 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
     expect(page.get_by_text(WRITTEN_TEXT)).to_be_visible()
     assert_math_rendered(page)
     assert_error_shown_as_text(page)
+    # Failure messages wrap: none needs sideways scrolling to be read (issue 19, item 9).
+    widths = page.eval_on_selector_all(".output_area pre", "pres => pres.map(p => [p.innerText.length, "
+                                                           "p.scrollWidth - p.clientWidth])")
+    assert max(length for length, _ in widths) > 200, "a long message, which would overflow unwrapped"
+    assert all(overflow <= 1 for _, overflow in widths), widths
     # The summary names each exercise with its points and links to what went wrong.
     summary = page.locator("#toc li")
     expect(summary).to_have_count(11)
