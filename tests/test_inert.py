@@ -256,6 +256,10 @@ def test_formgrader_other_views_work_and_refuse_script_reflected_from_the_url(br
     try:
         page.goto(f"{server.base}/formgrader/manage_students/{STUDENT}", timeout=LOAD)
         expect(page.locator("#main-table")).to_contain_text(ASSIGNMENT)
+        # Manage Submissions fills its table from the API (it once stayed at "Loading, please wait...").
+        page.goto(f"{server.base}/formgrader/manage_submissions/{ASSIGNMENT}", timeout=LOAD)
+        expect(page.locator("#main-table")).to_contain_text(STUDENT)
+        expect(page.locator("#main-table")).not_to_contain_text("Loading, please wait")
         crafted = f"x\";window.{FLAG}=['reflected_script'];\"<img src=x onerror=\"window.{FLAG}=['reflected_img']\">"
         page.goto(f"{server.base}/formgrader/manage_students/{quote(crafted, safe='')}", timeout=LOAD)
         expect(page.locator(".breadcrumb img")).to_have_count(1)  # the markup is nbgrader's, unescaped
