@@ -53,6 +53,9 @@ def shipped_code():
     return sorted(hashes)
 
 
+HOST = re.compile(r"([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
 def policy(host, base_url, body, path):
     """The policy of one Formgrader response with this `body`, as served at `host` + `base_url`.
 
@@ -61,8 +64,9 @@ def policy(host, base_url, body, path):
     """
     head = body.split(b"</head>", 1)[0]
     data_blocks = {source_hash(code) for code in INLINE_SCRIPT.findall(head) if DATA_ONLY.fullmatch(code)}
-    scripts = " ".join([f"{host}{base_url}formgrader/static/", "'unsafe-hashes'", *shipped_code(),
-                        *sorted(data_blocks)])
+    # The Host header names the static folder; one that is not a plain host[:port] could add directives.
+    static = [f"{host}{base_url}formgrader/static/"] if HOST.fullmatch(host) else []
+    scripts = " ".join([*static, "'unsafe-hashes'", *shipped_code(), *sorted(data_blocks)])
     directives = [
         "default-src 'self'", f"script-src {scripts}", "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:", "font-src 'self' data:", "object-src 'none'", "frame-src 'none'",

@@ -46,6 +46,10 @@ PLAIN_ATTRIBUTES = {
     "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "ol": {"start"},
     "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}, "abbr": {"title"},
 }
+# Classes a student's content keeps: syntax highlighting (Pygments' short token classes) and pandas'
+# tables. Any other class could borrow the page's styles, to hide an answer or fake a score label.
+KEPT_CLASSES = {"div": re.compile(r"highlight"), "table": re.compile(r"dataframe"),
+                "span": re.compile(r"[a-z]{1,2}[0-9]?|err|esc|hll")}
 IMAGE_DATA_URI = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 URI_SCHEME = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -68,7 +72,8 @@ def _allowed_attribute(tag, name, value):
     if tag in MATHML_TAGS:
         return name in MATHML_ATTRIBUTES
     if name == "class":
-        return True
+        kept = KEPT_CLASSES.get(tag)
+        return bool(kept and value.split() and all(kept.fullmatch(token) for token in value.split()))
     if name not in PLAIN_ATTRIBUTES.get(tag, ()):
         return False
     if tag == "img" and name == "src":  # an image is inert; only embedded ones or files beside the page

@@ -343,3 +343,22 @@ def test_sanitizer_keeps_what_a_grader_needs():
                  f'<img src="{png}" alt="figure">', '<a href="https://scikit-learn.org">docs</a>',
                  "&lt;script&gt;x&lt;/script&gt;"]:
         assert kept in html, (kept, html)
+
+
+def test_sanitizer_keeps_highlighting_but_no_class_that_borrows_the_page_styles():
+    html = render_markdown("```python\nx = 1\n```\n\n<div class=\"hidden\">my real answer</div>"
+                           "<span class=\"label label-success\">20 / 20 points</span><p class=\"sr-only\">y</p>")
+    assert '<div class="highlight">' in html and '<span class="mi">1</span>' in html, html
+    for borrowed in ["hidden", "label", "sr-only"]:
+        assert borrowed not in html.replace(">my real answer<", ""), html
+    assert "my real answer" in html and "20 / 20 points" in html, "the text stays, as plain text"
+
+
+def test_formgrader_policy_takes_only_a_plain_host_from_the_host_header():
+    from course.formgrader_policy import policy
+    body = b"<html><head></head><body></body></html>"
+    honest = policy("127.0.0.1:8888", "/", body, "/formgrader")
+    assert "script-src 127.0.0.1:8888/formgrader/static/ " in honest
+    forged = policy("x; script-src * 'unsafe-inline'", "/", body, "/formgrader")
+    assert "*" not in forged and "unsafe-inline'" not in forged.split("script-src", 1)[1].split(";")[0], forged
+    assert forged.count("script-src") == 1
