@@ -1,21 +1,24 @@
 """Read the course's gradebook without ever creating one."""
 
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Assignment, Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
 
 from .nbgrader_api import CourseError
 
 
-def gradebook_path(api):
+def gradebook_path(api: NbGraderAPI) -> Path | None:
+    """The gradebook's file, or None when it is not SQLite."""
     url = api.coursedir.db_url
     prefix = "sqlite:///"
     return Path(url[len(prefix):]) if url.startswith(prefix) else None
 
 
 @contextmanager
-def open_gradebook(api):
+def open_gradebook(api: NbGraderAPI) -> Iterator[Gradebook]:
     """The gradebook, or CourseError when it does not exist yet (opening it would create it)."""
     path = gradebook_path(api)
     if path is not None and not path.is_file():
@@ -24,14 +27,15 @@ def open_gradebook(api):
         yield gradebook
 
 
-def recorded_assignment(gradebook, assignment):
+def recorded_assignment(gradebook: Gradebook, assignment: str) -> Assignment:
+    """The assignment's gradebook entry, or CourseError when it was never released."""
     try:
         return gradebook.find_assignment(assignment)
     except MissingEntry:
         raise CourseError(f"assignment {assignment!r} is not in the gradebook: release it first") from None
 
 
-def pending_manual_grades(gradebook, assignment):
+def pending_manual_grades(gradebook: Gradebook, assignment: str) -> dict[str, list[str]]:
     """{student: [cells]} of the graded submissions whose answers still wait for a hand grade."""
     pending = {}
     for submission in gradebook.assignment_submissions(assignment):
@@ -42,7 +46,7 @@ def pending_manual_grades(gradebook, assignment):
     return pending
 
 
-def check_nothing_pending(api, assignment, students=None):
+def check_nothing_pending(api: NbGraderAPI, assignment: str, students: Collection[str] | None = None) -> None:
     """Raise CourseError naming who waits for a hand grade, and on which cells, among `students` (all if None)."""
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
@@ -54,7 +58,7 @@ def check_nothing_pending(api, assignment, students=None):
                           "Formgrader first, or give --allow-pending to send feedback that scores them 0")
 
 
-def exercise_of(grade_name, answer_names):
+def exercise_of(grade_name: str, answer_names: Collection[str]) -> str:
     """The exercise a grade cell belongs to: test_E or test_E_suffix belongs to answer cell E."""
     if grade_name in answer_names:
         return grade_name
@@ -63,7 +67,10 @@ def exercise_of(grade_name, answer_names):
     return max(owners, key=len) if owners else stem
 
 
-def cell_scores(gradebook, assignment):
+Scores = dict[str, dict[str, tuple[float, float, bool]]]
+
+
+def cell_scores(gradebook: Gradebook, assignment: str) -> Scores:
     """{student: {exercise: (score, max_score, needs_manual_grade)}} for every graded submission."""
     recorded_assignment(gradebook, assignment)
     table = {}
