@@ -7,7 +7,7 @@ import warnings
 
 from sqlalchemy.exc import SAWarning
 
-from .nbgrader_api import CourseError, open_api
+from .common import CourseError, open_api
 
 
 def command_generate(api, args):

@@ -22,8 +22,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from .grade import students_to_grade
-from .nbgrader_api import CourseError, check_assignment, last_line
-from .release import exchange_root
+from .common import CourseError, check_assignment, exchange_root, last_line
 from .safehtml import csp_meta
 
 EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+\d+\b.*?)\s*$", re.M)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from .gradebook import open_gradebook, recorded_assignment
 from .limits import SubmissionLimits
-from .nbgrader_api import CourseError, check_assignment
+from .common import CourseError, check_assignment
 from .parallel import grade_parallel
 from .sandbox import SandboxError, check_available
 from .schedule import apply_due_date

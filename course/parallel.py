@@ -24,7 +24,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .gradebook import gradebook_path
-from .nbgrader_api import last_line, open_api
+from .common import last_line, open_api
 from .sandbox import MAX_FOLDER_BYTES, Sandbox, SandboxError
 from .studentfiles import read_folder, remove_tree
 from .verify import only_absolute_import_paths

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator  # noqa: E402
 
 from . import notebooks  # noqa: E402
 from .gradebook import cell_scores, exercise_of, open_gradebook, recorded_assignment  # noqa: E402
-from .nbgrader_api import check_assignment  # noqa: E402
+from .common import check_assignment  # noqa: E402
 from .safehtml import csp_meta  # noqa: E402
 from .scores import exercise_order  # noqa: E402
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from .collect import recorded_time
 from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment
-from .nbgrader_api import check_assignment
+from .common import check_assignment
 from .tables import render
 
 

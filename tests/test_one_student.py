@@ -24,7 +24,7 @@ from course import notebooks
 from course.collect import collect
 from course.execute import Execute, RobustExecute
 from course.limits import StripCarriedIn
-from course.nbgrader_api import open_api
+from course.common import open_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 

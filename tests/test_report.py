@@ -13,7 +13,7 @@ from nbgrader.api import Gradebook
 from catalogue import CATALOGUES, Variant
 from conftest import REPO, make_course, nbgrader, release_notebook, submit_variants
 from course import notebooks
-from course.nbgrader_api import CourseError, open_api
+from course.common import CourseError, open_api
 from course.report import EXERCISES_FIGURE, TOTALS_FIGURE, write_report
 from hostile import HOSTILE
 

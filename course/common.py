@@ -1,4 +1,4 @@
-"""Open nbgrader's API on the course root, configured by its nbgrader_config.py."""
+"""What the instructor's commands share: nbgrader's API on the course root, the exchange, one-line errors."""
 
 import os
 import re
@@ -40,6 +40,16 @@ def open_api(root=".", **overrides):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     config = course_config(root, **overrides)
     return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def exchange_root(api):
+    """The exchange folder, checked: it must exist and be writable."""
+    root = Path(api.config.Exchange.get("root", "/usr/local/share/nbgrader/exchange"))
+    if not root.is_dir():
+        raise CourseError(f"the exchange root {root} does not exist: create it or set c.Exchange.root")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CourseError(f"the exchange root {root} is not writable")
+    return root
 
 
 def check_assignment(api, assignment):
