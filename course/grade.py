@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from .common import CourseError, check_assignment
 from .gradebook import open_gradebook, recorded_assignment
 from .limits import SubmissionLimits
-from .common import CourseError, check_assignment
 from .parallel import grade_parallel
 from .sandbox import SandboxError, check_available
 from .schedule import apply_due_date

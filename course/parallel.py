@@ -27,7 +27,7 @@ from .gradebook import gradebook_path
 from .common import last_line, open_api
 from .sandbox import MAX_FOLDER_BYTES, Sandbox, SandboxError
 from .studentfiles import read_folder, remove_tree
-from .verify import only_absolute_import_paths
+from .studentfiles import only_absolute_import_paths
 
 _sandbox = None  # this worker's warm sandbox
 CLUSTER_WINDOW = 64  # students in flight on a Dask cluster

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator  # noqa: E402
 from . import notebooks  # noqa: E402
 from .gradebook import cell_scores, exercise_of, open_gradebook, recorded_assignment  # noqa: E402
 from .common import check_assignment  # noqa: E402
-from .safehtml import csp_meta  # noqa: E402
+from .csp import csp_meta  # noqa: E402
 from .scores import exercise_order  # noqa: E402
 
 # Okabe-Ito colours: distinguishable with every common colour-vision deficiency.

@@ -23,7 +23,7 @@ from nbgrader.api import Gradebook
 from browser_support import (ARTIFACTS, CHROMIUM, LOAD, VIEWPORT, LabServer, launch_chromium, make_lab_course,
                              missing_chromium_message)
 from course import notebooks
-from course.safehtml import render_markdown, sanitize
+from course.plugins.safehtml import render_markdown, sanitize
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]

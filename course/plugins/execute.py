@@ -21,7 +21,7 @@ class RobustExecute(Execute):
     output instead, so their tests score 0 and the cells before keep their scores.
 
     A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
-    cells that record what a test read, course/verify.py); the rest is dropped as
+    cells that record what a test read, course/plugins/verify.py); the rest is dropped as
     it arrives, so a submission that prints without end cannot fill the grader's memory.
 
     A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
