@@ -1,4 +1,5 @@
-"""Forged records: the re-check (course/verify.py) trusts no name and builds no object a test did not ask for."""
+"""Forged records: the re-check (course/plugins/verify.py) trusts no name and builds no object a test
+did not ask for."""
 
 import sys
 
