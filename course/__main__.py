@@ -43,7 +43,8 @@ def left_out(what, students):
 
 
 def command_grade(api, args):
-    from .grade import grade, students_to_grade
+    from .common import students_to_grade
+    from .grade import grade
     from .progress import Progress
     from .scores import totals
 

@@ -60,6 +60,19 @@ def check_assignment(api, assignment):
         raise CourseError(f"unknown assignment {assignment!r} (known: {known})")
 
 
+def students_to_grade(api, assignment, students=None):
+    """The students to grade: all who submitted, or the given ones, checked against submitted/."""
+    check_assignment(api, assignment)
+    submitted = sorted(api.get_submitted_students(assignment))
+    if not submitted:
+        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
+                          f"collect them first (python -m course collect {assignment})")
+    missing = sorted(set(students or ()) - set(submitted))
+    if missing:
+        raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")
+    return list(students) if students else submitted
+
+
 def last_line(result):
     """The last line of what an NbGraderAPI call reported, for a one-line error.
 
@@ -73,3 +86,12 @@ def last_line(result):
         raised = [line.strip() for line in (result.get("log") or "").splitlines() if EXCEPTION_LINE.match(line)]
         return next((line for line in reversed(raised) if "see the the above traceback" not in line), last)
     return last
+
+
+def render_table(rows):
+    """Rows of strings as aligned columns, the first row a header underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+

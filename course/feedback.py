@@ -7,8 +7,7 @@ ShowFailuresNotTests (course/plugins/feedback.py), which keeps the hidden tests 
 import shutil
 from pathlib import Path
 
-from .common import CourseError, check_assignment, exchange_root, last_line
-from .grade import students_to_grade
+from .common import CourseError, check_assignment, exchange_root, last_line, students_to_grade
 
 
 def generate_feedback(api, assignment, students=None):

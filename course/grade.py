@@ -2,25 +2,12 @@
 
 from pathlib import Path
 
-from .common import CourseError, check_assignment
+from .common import students_to_grade
 from .gradebook import open_gradebook, recorded_assignment
 from .limits import SubmissionLimits
 from .parallel import check_sandbox, grade_parallel
 from .schedule import apply_due_date
 from .studentfiles import InvalidSubmission
-
-
-def students_to_grade(api, assignment, students=None):
-    """The students to grade: all who submitted, or the given ones, checked against submitted/."""
-    check_assignment(api, assignment)
-    submitted = sorted(api.get_submitted_students(assignment))
-    if not submitted:
-        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
-                          f"collect them first (python -m course collect {assignment})")
-    missing = sorted(set(students or ()) - set(submitted))
-    if missing:
-        raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")
-    return list(students) if students else submitted
 
 
 def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, scheduler=None):
