@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .bwrap import SandboxError
-from .protocol import receive_first, send
+from .protocol import receive, send
 
 MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
 PASSED_ON = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # nbgrader tells kernels it is grading (as stock)
@@ -45,7 +45,7 @@ def launch(connection_file):
     send(conn, request)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda number, _: send(conn, {"signal": number}))
-    reply = receive_first(conn)
+    reply = receive(conn, bytearray())
     if reply is None:
         return 1
     if "error" in reply:

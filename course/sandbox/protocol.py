@@ -13,19 +13,18 @@ def send(conn, message):
     conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-def receive_first(conn):
-    """The first message on `conn`, or None if it closes before a whole line."""
-    data = bytearray()
-    while b"\n" not in data:
+def receive(conn, buffer):
+    """The next message on `conn` (None if it closes first); `buffer` (a bytearray) keeps what follows it."""
+    while b"\n" not in buffer:
         chunk = conn.recv(1 << 20)
         if not chunk:
             return None
-        data.extend(chunk)
-    return json.loads(data.partition(b"\n")[0])
+        buffer.extend(chunk)
+    return complete_messages(buffer, 1)[0]
 
 
-def complete_messages(buffer):
-    """The messages of the whole lines in `buffer` (a bytearray), removed from it; a partial line stays."""
-    *lines, rest = bytes(buffer).split(b"\n")
+def complete_messages(buffer, limit=-1):
+    """The messages of the whole lines in `buffer` (at most `limit`), removed from it; the rest stays."""
+    *lines, rest = bytes(buffer).split(b"\n", limit)
     buffer[:] = rest
     return [json.loads(line) for line in lines]

@@ -29,7 +29,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .protocol import complete_messages, receive_first, send
+from .protocol import complete_messages, receive, send
 from .scratch import SCRATCH, kill_leftovers, wipe
 
 IPC = SCRATCH / "ipc" / "kernel"  # the kernel's IPC sockets are IPC-1, IPC-2, ...: nbgrader reaches them from outside
@@ -83,7 +83,7 @@ def run_kernel(conn, ready, limits, environment):
     every later kernel inherits, never holds a student's files.
     """
     try:
-        request = receive_first(conn)
+        request = receive(conn, bytearray())
         os.close(ready)  # the server may now listen for signals on `conn`
         work = SCRATCH / "work"
         work.mkdir(parents=True)
