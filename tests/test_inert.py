@@ -355,7 +355,7 @@ def test_sanitizer_keeps_highlighting_but_no_class_that_borrows_the_page_styles(
 
 
 def test_formgrader_policy_takes_only_a_plain_host_from_the_host_header():
-    from course.formgrader_policy import policy
+    from course.plugins.formgrader_policy import policy
     body = b"<html><head></head><body></body></html>"
     honest = policy("127.0.0.1:8888", "/", body, "/formgrader")
     assert "script-src 127.0.0.1:8888/formgrader/static/ " in honest
