@@ -14,8 +14,8 @@ c.Execute.interrupt_on_timeout = True
 # (nbgrader's autograder compares them with each submission's timestamp), e.g.
 #   c.Course.due_dates = {"logistic_regression": "2027-01-15 23:59:00 Europe/Berlin"}
 c.Course.due_dates = {}
-# Late policy (course/schedule.py): 10 % of the score per started day late.
-c.AssignLatePenalties.plugin_class = "course.schedule.PercentPerDayLate"
+# Late policy (course/plugins/late.py): 10 % of the score per started day late.
+c.AssignLatePenalties.plugin_class = "course.plugins.late.PercentPerDayLate"
 c.PercentPerDayLate.percent_per_day = 10.0
 
 # Restore test cells that a student deleted, so their hidden tests still run.
@@ -28,8 +28,8 @@ c.LimitOutput.max_traceback = 100
 c.RobustExecute.max_output_bytes = 1_000_000
 
 # Autograding re-checks every passing test cell outside the student's kernel, on
-# a plain-data record of what the test read (course/verify.py), and survives a
-# kernel that dies or stops answering (course/execute.py; it takes the Execute
+# a plain-data record of what the test read (course/plugins/verify.py), and survives a
+# kernel that dies or stops answering (course/plugins/execute.py; it takes the Execute
 # settings above). The classes are named, not imported, so that a missing
 # course/ package fails the autograde loudly instead of silently dropping this file.
 import sys  # noqa: E402
@@ -37,19 +37,19 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # nbgrader's sanitizing steps, with an OverwriteCells that does not warn about every test cell
-# with hidden tests (course/overwrite.py; nbgrader issue #1961).
+# with hidden tests (course/plugins/overwrite.py; nbgrader issue #1961).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "course.overwrite.OverwriteReleasedCells",
+    "course.plugins.overwrite.OverwriteReleasedCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "course.limits.StripCarriedIn",
-    "course.verify.InjectRecorders",
-    "course.execute.RobustExecute",
-    "course.verify.VerifyRecords",
+    "course.plugins.attachments.StripCarriedIn",
+    "course.plugins.verify.InjectRecorders",
+    "course.plugins.execute.RobustExecute",
+    "course.plugins.verify.VerifyRecords",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -59,24 +59,24 @@ c.Autograde.autograde_preprocessors = [
 ]
 
 # Feedback shows the student's code, outputs, points and failure messages, but
-# neither hidden tests nor tracebacks that quote them (course/feedback.py).
+# neither hidden tests nor tracebacks that quote them (course/plugins/feedback.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course.feedback.ShowFailuresNotTests",
+    "course.plugins.feedback.ShowFailuresNotTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
 # Student content stays inert wherever nbconvert renders it: Formgrader's grading pages and the
-# feedback pages (course/safehtml.py). Markdown is sanitized with its math rendered as MathML, and
+# feedback pages (course/plugins/safehtml.py). Markdown is sanitized with its math rendered as MathML, and
 # outputs are sanitized or dropped (JavaScript, widgets). Feedback pages use the template in
 # course/templates/course_feedback: a Content-Security-Policy, no MathJax from a CDN, a summary
 # per exercise. Formgrader's routes get their policy from the server extension that
-# jupyter_server_config.py enables (course/formgrader_policy.py).
+# jupyter_server_config.py enables (course/plugins/formgrader_policy.py).
 import nbgrader  # noqa: E402
 
 FORMGRADER = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-c.HTMLExporter.preprocessors = ["course.safehtml.InertOutputs"]
-c.HTMLExporter.filters = {"markdown2html": "course.safehtml.markdown_to_html"}
+c.HTMLExporter.preprocessors = ["course.plugins.safehtml.InertOutputs"]
+c.HTMLExporter.filters = {"markdown2html": "course.plugins.safehtml.markdown_to_html"}
 # Templates: course/templates/course_formgrade is Formgrader's grading page with a MathJax stub
 # instead of MathJax from a CDN (Formgrader's script waits for its start-up signal);
 # course_feedback is the feedback page. Both extend nbgrader's, found on the extra path.
@@ -89,9 +89,9 @@ c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CS
     str(FORMGRADER / "templates"), str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
 
 # One student never costs the class. A submission over these caps is neither
-# collected nor graded (its student is named with the reason); an attachment
-# over its cap is removed with a note (course/limits.py). A notebook may run this many seconds in all: then the
-# running cell is interrupted and the cells after it are not run (course/execute.py).
+# collected nor graded (its student is named with the reason: course/limits.py); an attachment
+# over its cap is removed with a note (course/plugins/attachments.py). A notebook may run this many seconds in all: then the
+# running cell is interrupted and the cells after it are not run (course/plugins/execute.py).
 c.SubmissionLimits.max_submission_bytes = 20_000_000
 c.SubmissionLimits.max_notebook_bytes = 10_000_000
 c.StripCarriedIn.max_attachment_bytes = 1_000_000

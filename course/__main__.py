@@ -7,7 +7,7 @@ import warnings
 
 from sqlalchemy.exc import SAWarning
 
-from .nbgrader_api import CourseError, open_api
+from .common import CourseError, open_api
 
 
 def command_generate(api, args):
@@ -43,7 +43,8 @@ def left_out(what, students):
 
 
 def command_grade(api, args):
-    from .grade import grade, students_to_grade
+    from .common import students_to_grade
+    from .grade import grade
     from .progress import Progress
     from .scores import totals
 

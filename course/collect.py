@@ -26,9 +26,8 @@ from pathlib import Path
 
 from nbgrader.utils import parse_utc
 
+from .common import CourseError, check_assignment, exchange_root
 from .limits import SubmissionLimits
-from .nbgrader_api import CourseError, check_assignment
-from .release import exchange_root
 from .studentfiles import InvalidSubmission, read_folder, walk, write_folder
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # as nbgrader's submit writes it

@@ -16,7 +16,7 @@ from .collect import collect
 from .export import export_csv
 from .feedback import generate_feedback, return_feedback
 from .grade import grade
-from .nbgrader_api import CourseError, open_api
+from .common import CourseError, open_api
 from .release import release
 from .report import write_report
 from .scores import score_table

@@ -7,7 +7,7 @@ from pathlib import Path
 from nbgrader.api import Assignment, Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from .nbgrader_api import CourseError
+from .common import CourseError
 
 
 def gradebook_path(api: NbGraderAPI) -> Path | None:

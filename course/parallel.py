@@ -9,7 +9,8 @@ cell's results. The coordinator records them in the real gradebook through
 nbgrader's API. A worker that fails or is killed costs that one student, who
 is reported and can be regraded alone.
 
-Workers keep one warm sandbox (course/sandbox.py) for all the students they grade.
+Workers keep one warm sandbox (course/sandbox/) for all the students they grade; this module
+alone uses that package.
 """
 
 import atexit
@@ -24,10 +25,12 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .gradebook import gradebook_path
-from .nbgrader_api import last_line, open_api
-from .sandbox import MAX_FOLDER_BYTES, Sandbox, SandboxError
+from .common import CourseError, last_line, open_api
+from .sandbox.bwrap import SandboxError, check_available
+from .sandbox.launcher import MAX_FOLDER_BYTES
+from .sandbox.warm import Sandbox
 from .studentfiles import read_folder, remove_tree
-from .verify import only_absolute_import_paths
+from .studentfiles import only_absolute_import_paths
 
 _sandbox = None  # this worker's warm sandbox
 CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
@@ -143,7 +146,7 @@ def remove_quietly(folder):
         pass
 
 
-def record(api, assignment, student, results):
+def record_results(api, assignment, student, results):
     """Coordinator: put a worker's autograded files in place and its results in the gradebook."""
     graded = Path(api.coursedir.root) / "autograded" / student / assignment
     for path in sorted(graded.rglob("*"), reverse=True) if graded.is_dir() else ():
@@ -242,8 +245,19 @@ def use_temporary_folder(folder):
     tempfile.tempdir = folder
 
 
+def check_sandbox():
+    """Raise CourseError, saying why and how to fix it, unless student code can be sandboxed here."""
+    try:
+        check_available()
+    except SandboxError as error:
+        raise CourseError(str(error)) from None
+
+
 def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
-    """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}."""
+    """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}.
+
+    A SandboxError, the machine's problem rather than a student's, stops the grading as a CourseError.
+    """
     root = Path(api.coursedir.root)
     snapshot = gradebook_path(api).read_bytes()
 
@@ -254,14 +268,14 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
     results = {}
     for student, outcome in graded:
         if isinstance(outcome, SandboxError):  # the machine's problem, not the student's: stop
-            raise outcome
+            raise CourseError(str(outcome)) from None
         try:
             if isinstance(outcome, Exception):
                 raise outcome
             if "failure" in outcome:  # already "Name: message", from the worker
                 results[student] = {"success": False, "error": outcome["failure"]}
             else:
-                record(api, assignment, student, outcome)
+                record_results(api, assignment, student, outcome)
                 results[student] = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
         except Exception as error:  # a failed or killed worker costs this student only
             results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}

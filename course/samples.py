@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from . import notebooks
-from .nbgrader_api import open_api
+from .common import open_api
 from .release import generate
 
 TYPICAL_MISTAKES = {

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 from .collect import recorded_time
+from .common import check_assignment, render_table
 from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment
-from .nbgrader_api import check_assignment
-from .tables import render
 
 
 def status_rows(api, assignment):
@@ -49,4 +48,4 @@ def format_rows(rows):
     if not rows:
         return "no submissions yet"
     columns = list(rows[0])
-    return render([columns] + [[row[column] for column in columns] for row in rows])
+    return render_table([columns] + [[row[column] for column in columns] for row in rows])

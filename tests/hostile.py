@@ -182,8 +182,10 @@ def shadow(name):
 SHADOWED_STDLIB = ["shlex", "json", "socket", "base64", "signal", "select", "subprocess", "tempfile", "pathlib",
                    "sitecustomize", "usercustomize", "encodings", "io"]
 SHADOWS = {**{f"{module}.py": shadow(module) for module in SHADOWED_STDLIB},
-           "course/__init__.py": shadow("course"), "course/sandbox.py": shadow("course.sandbox"),
-           "course/zygote.py": shadow("course.zygote"), "numpy/__init__.py": shadow("numpy"),
+           "course/__init__.py": shadow("course"),
+           "course/sandbox/__init__.py": shadow("course.sandbox"),
+           "course/sandbox/launcher.py": shadow("course.sandbox.launcher"),
+           "course/sandbox/zygote.py": shadow("course.sandbox.zygote"), "numpy/__init__.py": shadow("numpy"),
            "sklearn/__init__.py": shadow("sklearn"), "nbformat/__init__.py": shadow("nbformat")}
 # Unsandboxed, this reads the instructor's notebook (its solutions) from the autograded folder.
 STEAL_SOLUTIONS = """\

@@ -8,7 +8,7 @@ import pytest
 from catalogue import CATALOGUES
 from conftest import REFERENCE
 from course.feedback import generate_feedback
-from course.nbgrader_api import open_api
+from course.common import open_api
 from private import private_lines
 
 pytestmark = [pytest.mark.slow]

@@ -23,7 +23,7 @@ from nbgrader.api import Gradebook
 from browser_support import (ARTIFACTS, CHROMIUM, LOAD, VIEWPORT, LabServer, launch_chromium, make_lab_course,
                              missing_chromium_message)
 from course import notebooks
-from course.safehtml import render_markdown, sanitize
+from course.plugins.safehtml import render_markdown, sanitize
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
@@ -355,7 +355,7 @@ def test_sanitizer_keeps_highlighting_but_no_class_that_borrows_the_page_styles(
 
 
 def test_formgrader_policy_takes_only_a_plain_host_from_the_host_header():
-    from course.formgrader_policy import policy
+    from course.plugins.formgrader_policy import policy
     body = b"<html><head></head><body></body></html>"
     honest = policy("127.0.0.1:8888", "/", body, "/formgrader")
     assert "script-src 127.0.0.1:8888/formgrader/static/ " in honest

@@ -22,9 +22,9 @@ from nbgrader.api import Gradebook
 from conftest import REPO, make_course, reference_answers, release_notebook
 from course import notebooks
 from course.collect import collect
-from course.execute import Execute, RobustExecute
-from course.limits import StripCarriedIn
-from course.nbgrader_api import open_api
+from course.plugins.execute import Execute, RobustExecute
+from course.plugins.attachments import StripCarriedIn
+from course.common import open_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 

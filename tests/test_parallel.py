@@ -132,7 +132,7 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
 
 
 def runs_a_kernel(worker):
-    """Whether a worker process has a kernel launcher (python -m course.sandbox) running."""
+    """Whether a worker process has a kernel launcher (course.sandbox.launcher) running."""
     import psutil
     try:
         return any("course.sandbox" in " ".join(child.cmdline()) for child in worker.children())

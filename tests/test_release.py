@@ -9,7 +9,7 @@ from nbgrader.validator import Validator
 
 from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
 from course import notebooks
-from course.nbgrader_api import course_config
+from course.common import course_config
 from private import private_lines
 
 pytestmark = [pytest.mark.slow]

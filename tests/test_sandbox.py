@@ -31,7 +31,7 @@ from hostile import ALL_TESTS, BOUNDARY, LINKED, plant_files
 from private import private_lines
 
 from course import notebooks
-from course.sandbox import SCRATCH_BYTES, SCRATCH_FILES
+from course.sandbox.bwrap import SCRATCH_BYTES, SCRATCH_FILES
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -412,13 +412,13 @@ def printed_outputs(root, student):
 def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
     """nbgrader starts the launcher in the student's folder: `python -m` would import the student's course/."""
     from conftest import REPO
-    from course.sandbox import isolated_python
+    from course.sandbox.bwrap import isolated_python
     from hostile import SHADOWS
     markers = tmp_path / "markers"
     markers.mkdir()
     plant_files(tmp_path, "", [Variant("student", {}, files=SHADOWS)], {})
     env = dict(os.environ, COURSE_TEST_MARKERS=str(markers), PYTHONPATH=str(REPO))
-    for argv in ([sys.executable, "-m", "course.sandbox"], isolated_python(REPO, "course.sandbox")):
+    for argv in ([sys.executable, "-m", "course.sandbox.launcher"], isolated_python(REPO, "course.sandbox.launcher")):
         subprocess.run(argv + ["no-connection-file"], cwd=tmp_path / "submitted" / "student", env=env,
                        capture_output=True, timeout=120)
         if argv[1] == "-m":
@@ -433,7 +433,7 @@ def test_a_virtual_environment_behind_a_symbolic_link_runs_sandboxed(tmp_path):
     link = tmp_path / "venv-link"
     link.symlink_to(Path(sys.prefix).resolve())
     python = link / Path(sys.executable).relative_to(sys.prefix)
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from course.sandbox import Sandbox\n"
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from course.sandbox.warm import Sandbox\n"
              "sandbox = Sandbox(); print('alive', sandbox.alive()); sandbox.close()")
     result = subprocess.run([str(python), "-c", probe, str(Path(__file__).resolve().parents[1])], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)

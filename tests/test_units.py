@@ -10,10 +10,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course import parallel
-from course.execute import RobustExecute
-from course.feedback import ShowFailuresNotTests
-from course.schedule import PercentPerDayLate
-from course.zygote import read_message, send_message, write_files
+from course.plugins.execute import RobustExecute
+from course.plugins.feedback import ShowFailuresNotTests
+from course.plugins.late import PercentPerDayLate
+from course.sandbox.protocol import receive, send
+from course.sandbox.zygote import write_files
 
 DAY = 86400
 
@@ -85,7 +86,7 @@ def test_output_past_the_cap_is_dropped_with_one_notice():
 
 
 def test_a_recording_cell_has_its_own_larger_cap():
-    from course.verify import INJECTED
+    from course.plugins.verify import INJECTED
     cell = new_code_cell("record")
     cell.metadata[INJECTED] = True
     execute = RobustExecute(max_output_bytes=1000, max_record_bytes=5000)
@@ -93,7 +94,7 @@ def test_a_recording_cell_has_its_own_larger_cap():
 
 
 def test_each_cell_timeout_is_cut_to_what_is_left_of_the_notebook_budget(monkeypatch):
-    from course import execute as module
+    from course.plugins import execute as module
     clock = [100.0]
     monkeypatch.setattr(module, "monotonic", lambda: clock[0])
     execute = RobustExecute(timeout=30, notebook_timeout=300)
@@ -127,11 +128,11 @@ def test_protocol_messages_arrive_whole_and_in_order_however_they_are_split():
     with left, right:
         messages = [{"kernel": 1}, {"text": "é\n" * 5000}, {"done": True}]
         for message in messages:
-            send_message(left, message)
+            send(left, message)
         left.shutdown(socket.SHUT_WR)
         buffer = bytearray()
-        received = [read_message(right, buffer) for _ in messages]
-        assert received == messages and read_message(right, buffer) is None
+        received = [receive(right, buffer) for _ in messages]
+        assert received == messages and receive(right, buffer) is None
     assert json.loads(json.dumps(messages)) == messages
 
 

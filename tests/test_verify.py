@@ -1,4 +1,5 @@
-"""Forged records: the re-check (course/verify.py) trusts no name and builds no object a test did not ask for."""
+"""Forged records: the re-check (course/plugins/verify.py) trusts no name and builds no object a test
+did not ask for."""
 
 import sys
 
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from course import record
-from course.verify import InvalidRecord, replay
+from course.plugins import record
+from course.plugins.verify import InvalidRecord, replay
 
 ALWAYS_TRUE = {"kind": "function"}
 
@@ -94,7 +95,7 @@ def test_a_replayed_function_returns_only_decodable_results():
 def test_replay_imports_nothing_from_the_working_folder(tmp_path, monkeypatch):
     """A test cell's import, re-run in the notebook's folder, finds the grader's module, not a submitted one."""
     (tmp_path / "course_shadow_probe.py").write_text("raise SystemExit('imported from the student folder')")
-    from course.verify import only_absolute_import_paths
+    from course.studentfiles import only_absolute_import_paths
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", ["", ".", *sys.path])
     only_absolute_import_paths()

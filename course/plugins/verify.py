@@ -6,7 +6,7 @@ preprocessors, wired into autograding by nbgrader_config.py, close that gap:
 
 * InjectRecorders (before Execute) puts cells around every test cell that
   record, as plain JSON data, the values and function calls the test reads
-  (see course.record).
+  (see course.plugins.record).
 * VerifyRecords (after Execute) runs each test cell that passed in the kernel
   a second time in the grader's own process, on the recorded data, with
   pristine numpy and builtins. If that run fails, or the record is missing,
@@ -15,15 +15,13 @@ preprocessors, wired into autograding by nbgrader_config.py, close that gap:
 
 JSON is decoded, never unpickled: no student code runs in the grader. A
 record is hostile data: only the names the test reads from the student are
-taken from it, each rebuilt only as the kind course.record writes, within a cap.
+taken from it, each rebuilt only as the kind course.plugins.record writes, within a cap.
 """
 
 import ast
 import builtins
 import contextlib
 import json
-import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_code_cell, new_output
 from traitlets import Bool
 
+from ..studentfiles import only_absolute_import_paths
 from . import record
 
 RECORD_SOURCE = Path(record.__file__).read_text()
@@ -116,7 +115,7 @@ SCALARS = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}
 ESTIMATOR_KINDS = {"coef_": "ndarray", "intercept_": "ndarray", "classes_": "ndarray", "n_iter_": "ndarray",
                    "n_features_in_": "int"}
 MAX_DECODED_ITEMS = 4_000_000  # numbers, characters and items a record may decode into, in all
-MAX_DEPTH = 8  # nested lists and tuples, as course.record encodes them
+MAX_DEPTH = 8  # nested lists and tuples, as course.plugins.record encodes them
 TRUSTED = {"np": np, "numpy": np}  # names a test may read without importing them: always the grader's
 
 
@@ -127,7 +126,7 @@ def _number(value):
 class Decoder:
     """Rebuilds the values of one record from trusted types only, within MAX_DECODED_ITEMS in all.
 
-    Each kind is rebuilt exactly as course.record encodes it: arrays and numpy
+    Each kind is rebuilt exactly as course.plugins.record encodes it: arrays and numpy
     scalars of plain numeric dtypes whose size matches the data sent, and fitted
     LogisticRegression models with plain parameters and the fitted attributes
     tests read. Anything else raises InvalidRecord.
@@ -250,15 +249,6 @@ def replay(source, cell_record):
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         exec(compile(source, "<test cell>", "exec"), namespace)
-
-
-def only_absolute_import_paths():
-    """Drop '' and relative folders from sys.path, for good: this process works in students' folders.
-
-    VerifyRecords runs test cells, which import, from the notebook's folder; a
-    submitted numpy/ or sklearn/ there must never be imported by the grader.
-    """
-    sys.path[:] = [entry for entry in sys.path if os.path.isabs(entry)]
 
 
 def error_output(name, message):

@@ -1,7 +1,7 @@
 """A Content-Security-Policy on Formgrader's routes: a Jupyter server extension.
 
 Formgrader shows submissions in the instructor's own Jupyter server, where a script could drive
-the server's API with the page's cookies. course/safehtml.py sanitizes what a submission shows;
+the server's API with the page's cookies. course/plugins/safehtml.py sanitizes what a submission shows;
 this policy is the second wall. Every response under /formgrader gets it:
 
 - scripts load only from Formgrader's static folder; inline code runs only if nbgrader's
@@ -26,7 +26,7 @@ from tornado.web import OutputTransform
 
 # nbgrader's templates, and the course's own for Formgrader's grading page (its MathJax stub).
 TEMPLATES = [Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates",
-             Path(__file__).resolve().parent / "templates" / "course_formgrade"]
+             Path(__file__).resolve().parents[1] / "templates" / "course_formgrade"]
 INLINE_SCRIPT = re.compile(rb"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script\s*>", re.S | re.I)
 EVENT_HANDLER = re.compile(r'\son\w+="([^"]*)"')
 DATA_ONLY = re.compile(rb'\s*(var\s+\w+\s*=\s*"[^"\\<\n]*";\s*)+')
@@ -97,7 +97,7 @@ def policy_transform(base_url):
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "course.formgrader_policy"}]
+    return [{"module": "course.plugins.formgrader_policy"}]
 
 
 def _load_jupyter_server_extension(serverapp):

@@ -1,7 +1,7 @@
 """Plain-data records of what a test cell reads from the student's namespace.
 
 The autograder runs this file's source inside the student's kernel (see
-course.verify): before a test cell it wraps the student's functions so that
+course.plugins.verify): before a test cell it wraps the student's functions so that
 every call and its result are noted, after the cell it shows the record as
 JSON. The grader decodes the record in its own process, where nothing the
 student ran can reach, and runs the test cell again on it.

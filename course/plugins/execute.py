@@ -8,7 +8,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from .verify import INJECTED
+from .verify import INJECTED, error_output
 
 
 class RobustExecute(Execute):
@@ -21,7 +21,7 @@ class RobustExecute(Execute):
     output instead, so their tests score 0 and the cells before keep their scores.
 
     A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
-    cells that record what a test read, course/verify.py); the rest is dropped as
+    cells that record what a test read, course/plugins/verify.py); the rest is dropped as
     it arrives, so a submission that prints without end cannot fill the grader's memory.
 
     A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
@@ -69,25 +69,23 @@ class RobustExecute(Execute):
         if cell.cell_type != "code":
             return cell, self.resources
         if self._failure is not None:
-            cell.outputs = [_not_run(f"not run: the kernel failed in an earlier cell ({self._failure})")]
+            cell.outputs = [error_output(
+                "KernelFailure", f"not run: the kernel failed in an earlier cell ({self._failure})")]
             return cell, self.resources
         if self._out_of_time():
-            cell.outputs = [_not_run(f"not run: the notebook used up its time budget of {self.notebook_timeout} s",
-                                     "NotebookTimeout")]
+            cell.outputs = [error_output(
+                "NotebookTimeout", f"not run: the notebook used up its time budget of {self.notebook_timeout} s")]
             return cell, self.resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if self._out_of_time() and any(output.get("ename") == "CellTimeoutError" for output in cell.outputs):
-                cell.outputs.append(_not_run(
-                    f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell",
-                    "NotebookTimeout"))
+                cell.outputs.append(error_output(
+                    "NotebookTimeout",
+                    f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell"))
             return cell, resources
         except Exception as error:  # DeadKernelError, an IOPub timeout, a broken connection
             self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             self.log.warning("Kernel failure in cell %d: %s", index, self._failure)
-            cell.outputs.append(_not_run(f"the kernel failed while running this cell ({self._failure})"))
+            cell.outputs.append(error_output(
+                "KernelFailure", f"the kernel failed while running this cell ({self._failure})"))
             return cell, self.resources
-
-
-def _not_run(message, ename="KernelFailure"):
-    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])

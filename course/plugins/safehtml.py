@@ -14,8 +14,8 @@ every HTMLExporter of the course:
 The sanitizer keeps text, headings, lists, links (http, https, mailto, relative), tables, code,
 images from data:image URIs or relative paths, and MathML; it escapes every other tag (so a grader
 sees a <script> as text) and drops every attribute but a few plain ones: no event handlers, no
-style, no id (which could clobber Formgrader's score fields). `CSP` is the policy of the pages the
-course writes to files: no script at all, nothing from the network.
+style, no id (which could clobber Formgrader's score fields). The pages the course writes to files
+carry the policy of course/csp.py as well: no script at all, nothing from the network.
 """
 
 import re
@@ -56,17 +56,6 @@ URI_SCHEME = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*:")
 # Outputs kept as they are: the template escapes text and shows images (SVG too) as <img>.
 KEPT_OUTPUTS = {"text/plain", "text/latex", "image/png", "image/jpeg", "image/gif", "image/svg+xml"}
 IMAGE_METADATA = {"width", "height"}
-
-# The pages the course writes (feedback, grade report) run no script and load nothing from outside
-# (images: embedded, or the report's figures beside it).
-CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
-
-
-def csp_meta():
-    """The <meta> that puts CSP on a page opened from a file; it must come first in <head>."""
-    return f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-
 
 def _allowed_attribute(tag, name, value):
     if tag in MATHML_TAGS:

@@ -1,0 +1,45 @@
+"""The package's wings stay apart: only nbgrader's configuration reaches course/plugins/, only
+course/parallel.py reaches course/sandbox/. Read from the source with ast, nothing imported."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "course"
+
+
+def module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path):
+    """Every module `path` imports, relative imports resolved; `from X import name` counts X.name too."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            base = base if node.level else node.module
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def importers(wing):
+    """{module: the modules of `wing` it imports} for every module of course/ outside `wing`."""
+    modules = {module_name(path): imported(path) for path in sorted(PACKAGE.rglob("*.py"))}
+    assert wing in modules, f"no package {wing}"
+    return {name: sorted(target for target in targets if target == wing or target.startswith(wing + "."))
+            for name, targets in modules.items() if not (name == wing or name.startswith(wing + "."))}
+
+
+def test_nothing_in_the_package_imports_the_plugins():
+    assert {name: found for name, found in importers("course.plugins").items() if found} == {}
+
+
+def test_only_parallel_uses_the_sandbox():
+    users = {name for name, found in importers("course.sandbox").items() if found}
+    assert users == {"course.parallel"}
