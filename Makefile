@@ -74,7 +74,7 @@ export: $(STAMP)
 
 ## benchmark: time course grade --jobs against stock nbgrader autograde (24 submissions, a few minutes)
 benchmark: $(STAMP) $(BWRAP)
-	$(BIN)/python benchmarks/autograde.py
+	$(BIN)/python -m benchmarks.autograde
 
 ## lab: open JupyterLab on the course (jupyter_server_config.py: Formgrader's Content-Security-Policy)
 lab: $(STAMP)

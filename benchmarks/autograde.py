@@ -1,6 +1,6 @@
 """Time `python -m course grade --jobs N` against stock sequential `nbgrader autograde`.
 
-    .venv/bin/python benchmarks/autograde.py [--submissions 24] [--jobs 2]
+    .venv/bin/python -m benchmarks.autograde [--submissions 24] [--jobs 2]   (from the repository root)
 
 Two courses get identical copies of the same submissions (the demo's sample
 students, perfect, typical and blank, in turn). One is graded by stock
@@ -25,7 +25,6 @@ from itertools import cycle
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from nbgrader.api import Gradebook  # noqa: E402
 

@@ -328,7 +328,6 @@ def student_screenshot(target, assignment="logistic_regression"):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO / "tests"))
     if not CHROMIUM.exists():
         sys.exit(missing_chromium_message())
     print(student_screenshot(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "student-notebook.png"))

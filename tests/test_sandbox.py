@@ -433,8 +433,8 @@ def test_a_virtual_environment_behind_a_symbolic_link_runs_sandboxed(tmp_path):
     link = tmp_path / "venv-link"
     link.symlink_to(Path(sys.prefix).resolve())
     python = link / Path(sys.executable).relative_to(sys.prefix)
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from course.sandbox.warm import Sandbox\n"
+    probe = ("from course.sandbox.warm import Sandbox\n"  # this checkout's course: the working folder
              "sandbox = Sandbox(); print('alive', sandbox.alive()); sandbox.close()")
-    result = subprocess.run([str(python), "-c", probe, str(Path(__file__).resolve().parents[1])], cwd=tmp_path,
+    result = subprocess.run([str(python), "-c", probe], cwd=Path(__file__).resolve().parents[1],
                             capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "alive True", result.stderr[-2000:]

@@ -63,17 +63,22 @@ def python_executable():
 
 
 def isolated_python(root, module):
-    """argv that runs `module`'s main() from the package folder `root`, and from nowhere else.
+    """argv that runs `module`'s main() with the package `course` loaded from the folder `root`, and from nowhere else.
 
     `python -m` would put the working folder (a student's, for the launcher) first
-    on sys.path, so a submitted course/ or shlex.py would run as the grader.
-    -I leaves it, PYTHONPATH and every other PYTHON* variable out. `root` is named
-    because the installed `course`, if any, is not the one to run: in the sandbox
-    only /opt/course holds the package, and outside it the grader's `course` may be
-    a copy of the course (a grading worker's) or another checkout than the installed one.
+    on the import path, so a submitted course/ or shlex.py would run as the grader.
+    -I leaves it, PYTHONPATH and every other PYTHON* variable out. The package is
+    loaded from `root` by name, because the installed `course`, if any, is not the one
+    to run: in the sandbox only /opt/course holds the package, and outside it the
+    grader's `course` may be a copy of the course (a grading worker's) or another
+    checkout than the installed one.
     """
+    init = str(Path(root) / "course" / "__init__.py")
     return [python_executable(), "-I", "-c",
-            f"import sys; sys.path.insert(0, {str(root)!r}); from {module} import main; main()"]
+            "import importlib.util, sys; "
+            f"spec = importlib.util.spec_from_file_location('course', {init!r}); "
+            "package = importlib.util.module_from_spec(spec); sys.modules['course'] = package; "
+            f"spec.loader.exec_module(package); from {module} import main; main()"]
 
 
 def read_only_roots():
