@@ -23,17 +23,27 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 
 from nbgrader.api import Gradebook
+from traitlets import Integer
+from traitlets.config import Configurable
 
-from .gradebook import gradebook_path
 from .common import CourseError, last_line, open_api
+from .gradebook import gradebook_path
 from .sandbox.bwrap import SandboxError, check_available
-from .sandbox.launcher import MAX_FOLDER_BYTES
+from .sandbox.limits import SandboxLimits
 from .sandbox.warm import Sandbox
-from .studentfiles import read_folder, remove_tree
-from .studentfiles import only_absolute_import_paths
+from .studentfiles import only_absolute_import_paths, read_folder, remove_tree
 
 _sandbox = None  # this worker's warm sandbox
-CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
+
+
+class ParallelGrading(Configurable):
+    """How `course grade` hands students to its workers."""
+
+    cluster_window = Integer(
+        64, help="Students in flight on a Dask cluster at once: only their submissions are in the coordinator's memory"
+    ).tag(config=True)
+
+
 _one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tasks in several threads
 
 
@@ -44,32 +54,43 @@ def folder_bytes(folder, under):
             if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts}
 
 
-def pack(root, assignment, student, gradebook):
-    """Everything a worker needs to grade one student, as plain data.
+def course_folder(coursedir, kind, student, assignment):
+    """The folder of `kind` (a CourseDirectory trait: "submitted_directory", ...) for one student, as configured."""
+    return Path(coursedir.format_path(getattr(coursedir, kind), student, assignment))
+
+
+def pack(coursedir, assignment, student, gradebook, limits):
+    """Everything a worker needs to grade one student, as plain data, by paths relative to the course root.
 
     The submission is read without following links (course/studentfiles.py):
     a link, a FIFO or a hard link raises InvalidSubmission, which fails that student only.
     """
-    root = Path(root)
-    submitted = f"submitted/{student}/{assignment}"
+    root = Path(coursedir.root)
+    source = course_folder(coursedir, "source_directory", ".", assignment)
+    submitted = course_folder(coursedir, "submitted_directory", student, assignment)
     files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
              **folder_bytes(root / "course", "course"),
-             **folder_bytes(root / "source" / assignment, f"source/{assignment}"),
-             **{f"{submitted}/{name}": data for name, data in read_folder(root / submitted, MAX_FOLDER_BYTES).items()}}
-    return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook}
+             **folder_bytes(source, source.relative_to(root)),
+             **{str(submitted.relative_to(root) / name): data
+                for name, data in read_folder(submitted, limits.folder_bytes).items()}}
+    return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook,
+            "sandbox_limits": limits.as_dict()}
+
+
+PRIVATE_GRADEBOOK = "gradebook.db"  # a worker's own, in its folder, whatever db_url the course sets
 
 
 def unpack(payload, folder):
     for name, data in payload["files"].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    (folder / "gradebook.db").write_bytes(payload["gradebook"])
+    (folder / PRIVATE_GRADEBOOK).write_bytes(payload["gradebook"])
 
 
-def read_results(folder, course_id, assignment, student):
-    """The grading in `folder` as plain data: autograded files and per-notebook, per-cell results."""
-    graded = folder / "autograded" / student / assignment
-    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}", course_id) as gradebook:
+def read_results(api, assignment, student):
+    """The grading in the worker's course as plain data: autograded files and per-notebook, per-cell results."""
+    graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         notebooks = {
             notebook.name: {
@@ -81,14 +102,15 @@ def read_results(folder, course_id, assignment, student):
     return {"files": folder_bytes(graded, "."), "notebooks": notebooks, "timestamp": timestamp}
 
 
-def warm_sandbox():
-    """This worker's sandbox, started on first use and again if its server died."""
+def warm_sandbox(limits=None):
+    """This worker's sandbox, started on first use, and again if its server died or the limits changed."""
     global _sandbox
-    if _sandbox is not None and not _sandbox.alive():
+    limits = SandboxLimits(**(limits or {}))
+    if _sandbox is not None and (not _sandbox.alive() or _sandbox.limits.as_dict() != limits.as_dict()):
         _sandbox.close()
         _sandbox = None
     if _sandbox is None:
-        _sandbox = Sandbox()
+        _sandbox = Sandbox(limits)
         atexit.register(_sandbox.close)
         Finalize(_sandbox, _sandbox.close, exitpriority=10)  # pool workers leave by os._exit, past atexit
         os.environ.update(_sandbox.jupyter_environment())
@@ -108,7 +130,7 @@ def grade_payload(payload, sandboxed=True):
     only_absolute_import_paths()  # nbgrader and the re-check work in the student's folder
     with _one_at_a_time:
         try:
-            sandbox = warm_sandbox() if sandboxed else None
+            sandbox = warm_sandbox(payload.get("sandbox_limits")) if sandboxed else None
             result = grade_in_folder(payload, sandbox)
         except SandboxError:
             raise
@@ -125,7 +147,8 @@ def grade_in_folder(payload, sandbox):
     folder = Path(tempfile.mkdtemp(prefix=f"grade-{student}-"))
     try:
         unpack(payload, folder)
-        api = open_api(folder, **(sandbox.nbgrader_overrides() if sandbox else {}))
+        private = {"CourseDirectory": {"db_url": f"sqlite:///{folder / PRIVATE_GRADEBOOK}"}}
+        api = open_api(folder, **private, **(sandbox.nbgrader_overrides() if sandbox else {}))
         try:
             result = api.autograde(assignment, student, force=True, create=True)
         finally:
@@ -133,7 +156,7 @@ def grade_in_folder(payload, sandbox):
                 sandbox.clear_runtime()
         if not result["success"]:
             raise RuntimeError(last_line(result))
-        return read_results(folder, api.coursedir.course_id, assignment, student)
+        return read_results(api, assignment, student)
     finally:
         remove_quietly(folder)
 
@@ -148,7 +171,7 @@ def remove_quietly(folder):
 
 def record_results(api, assignment, student, results):
     """Coordinator: put a worker's autograded files in place and its results in the gradebook."""
-    graded = Path(api.coursedir.root) / "autograded" / student / assignment
+    graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
     for path in sorted(graded.rglob("*"), reverse=True) if graded.is_dir() else ():
         path.rmdir() if path.is_dir() else path.unlink()
     for name, data in results["files"].items():
@@ -196,11 +219,11 @@ def outcomes(pool, students, payload, sandboxed, window):
                 yield student, error
 
 
-def on_cluster(scheduler, students, payload, sandboxed):
+def on_cluster(scheduler, students, payload, sandboxed, window):
     """Grade on the workers of a Dask scheduler; Dask itself reruns the work of a worker that dies."""
     from distributed import Client
     with Client(scheduler, timeout=30) as client:
-        yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, CLUSTER_WINDOW)
+        yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, window)
 
 
 def on_local_workers(jobs, students, payload, sandboxed):
@@ -258,12 +281,13 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
 
     A SandboxError, the machine's problem rather than a student's, stops the grading as a CourseError.
     """
-    root = Path(api.coursedir.root)
     snapshot = gradebook_path(api).read_bytes()
+    limits = SandboxLimits(config=api.config)
 
     def payload(student):
-        return pack(root, assignment, student, snapshot)
-    graded = (on_cluster(scheduler, students, payload, sandboxed) if scheduler
+        return pack(api.coursedir, assignment, student, snapshot, limits)
+    window = ParallelGrading(config=api.config).cluster_window
+    graded = (on_cluster(scheduler, students, payload, sandboxed, window) if scheduler
               else on_local_workers(jobs, students, payload, sandboxed))
     results = {}
     for student, outcome in graded:

@@ -5,13 +5,24 @@ nbgrader_config.py names each assignment's due date in `c.Course.due_dates`;
 autograder reads them and applies the late policy (course/plugins/late.py).
 """
 
+from traitlets import Dict, Unicode
+from traitlets.config import Configurable
+
 from .gradebook import open_gradebook, recorded_assignment
+
+
+class Course(Configurable):
+    """The course's schedule."""
+
+    due_dates = Dict(
+        value_trait=Unicode(), help="Each assignment's due date, e.g. {'logistic_regression': "
+        "'2027-01-15 23:59:00 Europe/Berlin'}; a submission after it is late. None set: nothing is late"
+    ).tag(config=True)
 
 
 def due_dates(api):
     """{assignment: due date text} from the course config (empty when none are set)."""
-    section = api.config.get("Course", {})
-    return dict(section.get("due_dates", {}))
+    return dict(Course(config=api.config).due_dates)
 
 
 def apply_due_date(api, assignment):

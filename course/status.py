@@ -10,7 +10,6 @@ from .gradebook import open_gradebook, pending_manual_grades, recorded_assignmen
 def status_rows(api, assignment):
     """One row per student who submitted or is in the gradebook for `assignment`."""
     check_assignment(api, assignment)
-    root = Path(api.coursedir.root)
     records = {}
     with open_gradebook(api) as gradebook:  # first: nbgrader's own queries would create a gradebook
         recorded_assignment(gradebook, assignment)
@@ -27,10 +26,14 @@ def status_rows(api, assignment):
             "student": student,
             "submitted": _submitted(api, assignment, student) if student in submitted else "no",
             "late": _duration(seconds_late) if seconds_late > 0 else "",
-            "graded": "yes" if student in autograded and (root / "autograded" / student / assignment).is_dir() else "no",
+            "graded": "yes" if student in autograded and _autograded(api, assignment, student).is_dir() else "no",
             "needs manual grading": ", ".join(pending),
         })
     return rows
+
+
+def _autograded(api, assignment, student):
+    return Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
 
 
 def _submitted(api, assignment, student):

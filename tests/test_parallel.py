@@ -122,6 +122,9 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
     from course import parallel
 
     class StoppedSandbox:  # its server stopped: it could not empty the sandbox after the kernel
+        def __init__(self, limits=None):
+            pass
+
         def alive(self):
             return False
     monkeypatch.setattr(sys, "path", list(sys.path))

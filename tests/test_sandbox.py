@@ -31,11 +31,12 @@ from hostile import ALL_TESTS, BOUNDARY, LINKED, plant_files
 from private import private_lines
 
 from course import notebooks
-from course.sandbox.bwrap import SCRATCH_BYTES, SCRATCH_FILES
+from course.sandbox.limits import SandboxLimits
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 ASSIGNMENT = "logistic_regression"
+LIMITS = SandboxLimits()  # the defaults, which the test course keeps
 MARKER = "SANDBOX-REPORT "
 BOMB = "course-sandbox-fork-bomb"
 
@@ -233,7 +234,7 @@ def test_limits_hold(attacked):
     assert report["allocate 50 GB"] == "MemoryError"
     assert report["write 1 GB file"] == "OSError"  # RLIMIT_FSIZE: EFBIG
     assert report["new user namespace"] == "CalledProcessError", "no nested namespaces to gain privileges in"
-    assert report["limits"]["NPROC"] == 64 and report["limits"]["AS"] == 4 << 30
+    assert report["limits"]["NPROC"] == LIMITS.processes and report["limits"]["AS"] == LIMITS.address_space_bytes
     if os.geteuid() == 0:
         assert report["uid"] == 65534, "root grades as nobody: root would ignore the process limit"
     flood = [o for o in outputs if "[output stopped" in o.get("text", "")]
@@ -395,10 +396,10 @@ def test_no_disk_is_filled_and_the_sandbox_is_left_clean(boundary):
     """fallocate, big writes, sparse files, many files and a 5000-deep tree land in the sandbox's capped tmpfs."""
     run, root, _, _, lost = boundary
     _, filled = printed_json(root, "fills_its_sandbox", "FILLED ")
-    assert filled["fallocated"] <= 4 * SCRATCH_BYTES and filled["written"] <= 4 * SCRATCH_BYTES, filled
+    assert filled["fallocated"] <= 4 * LIMITS.scratch_bytes and filled["written"] <= 4 * LIMITS.scratch_bytes, filled
     assert filled["depth"] == 5000
     if os.geteuid() == 0:
-        assert filled["files"] < SCRATCH_FILES
+        assert filled["files"] < LIMITS.scratch_files
     assert all(bytes_lost < 256 << 20 for bytes_lost in lost.values()), lost
     assert "note:" not in run.stdout, "the wipe removed everything"
     assert not list(Path(tempfile.gettempdir()).glob("course-grade-*")), "the workers' folder is removed"

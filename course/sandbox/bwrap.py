@@ -11,8 +11,6 @@ from .scratch import WIPED
 
 PACKAGE = Path(__file__).resolve().parents[1]  # course/, read-only at /opt/course/course in the sandbox
 NOBODY = 65534
-SCRATCH_BYTES = 256 << 20  # size of each of the sandbox's tmpfs: /scratch, /tmp, /dev/shm
-SCRATCH_FILES = 16_384  # files and folders in each of them (when grading as root)
 ETC = ["ld.so.cache", "localtime", "fonts", "mime.types", "nsswitch.conf"]
 HOW_TO_ENABLE = (
     "Install bubblewrap (Debian/Ubuntu: apt install bubblewrap; make test installs it) and allow "
@@ -88,7 +86,7 @@ def read_only_roots():
     return roots
 
 
-def bwrap_command(roots, font_cache, info_fd, scratch=None):
+def bwrap_command(roots, font_cache, info_fd, limits, scratch=None):
     """bwrap's argv: a new root with /usr, a few /etc files, `roots` read-only, tmpfs scratch, no network.
 
     Nothing of the host is writable inside: all a kernel writes lands in the
@@ -108,14 +106,14 @@ def bwrap_command(roots, font_cache, info_fd, scratch=None):
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
         command += (["--bind", str(scratch[tmpfs]), tmpfs] if scratch
-                    else ["--size", str(SCRATCH_BYTES), "--tmpfs", tmpfs])
+                    else ["--size", str(limits.scratch_bytes), "--tmpfs", tmpfs])
     command += ["--remount-ro", "/dev"]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
     return command + ["--ro-bind", str(font_cache), "/opt/font-cache", "--remount-ro", "/", "--chdir", "/scratch"]
 
 
-def as_nobody(command, roots, stage):
+def as_nobody(command, roots, stage, limits):
     """Run `command(staged roots, scratch tmpfs)` (bwrap) as nobody, from root, after staging under `stage`.
 
     nobody may not traverse the paths root's Python lives under (/root is 0700), so
@@ -132,7 +130,8 @@ def as_nobody(command, roots, stage):
     for number, destination in enumerate(WIPED):
         scratch[destination] = stage / f"tmpfs{number}"
         scratch[destination].mkdir(parents=True)
-        options = f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_FILES},mode=0755,uid={NOBODY},gid={NOBODY}"
+        options = (f"size={limits.scratch_bytes},nr_inodes={limits.scratch_files},mode=0755,"
+                   f"uid={NOBODY},gid={NOBODY}")
         mounts.append(f"mount -t tmpfs -o {options} tmpfs {shlex.quote(str(scratch[destination]))}")
     inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged, scratch)
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",

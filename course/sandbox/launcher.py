@@ -16,12 +16,11 @@ from pathlib import Path
 from .bwrap import SandboxError
 from .protocol import receive, send
 
-MAX_FOLDER_BYTES = 64 << 20  # a notebook folder larger than this is not copied into the sandbox
 PASSED_ON = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # nbgrader tells kernels it is grading (as stock)
 
 
-def folder_files(folder):
-    """The files of a notebook's folder, base64-encoded, for the kernel's scratch copy.
+def folder_files(folder, max_bytes):
+    """The files of a notebook's folder (at most `max_bytes` in all), base64-encoded, for the kernel's scratch copy.
 
     Notebooks stay out: while nbgrader grades, the one being graded holds the
     test cells it restored from the gradebook, hidden tests included.
@@ -30,15 +29,15 @@ def folder_files(folder):
     for path in sorted(Path(folder).rglob("*")):
         if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
             total += path.stat().st_size
-            if total > MAX_FOLDER_BYTES:
-                raise SandboxError(f"the notebook's folder is larger than {MAX_FOLDER_BYTES} bytes")
+            if total > max_bytes:
+                raise SandboxError(f"the notebook's folder is larger than {max_bytes} bytes")
             files[str(path.relative_to(folder))] = base64.b64encode(path.read_bytes()).decode()
     return files
 
 
-def launch(connection_file):
+def launch(connection_file, max_folder_bytes):
     """The kernelspec's argv: get a kernel from the sandbox's server and stand in for it until it exits."""
-    request = {"connection": json.loads(Path(connection_file).read_text()), "files": folder_files(os.getcwd()),
+    request = {"connection": json.loads(Path(connection_file).read_text()), "files": folder_files(os.getcwd(), max_folder_bytes),
                "environment": {name: os.environ[name] for name in PASSED_ON if name in os.environ}}
     conn = socket.socket(socket.AF_UNIX)
     conn.connect(os.environ["COURSE_SANDBOX_SOCKET"])
@@ -55,4 +54,4 @@ def launch(connection_file):
 
 
 def main():
-    sys.exit(launch(sys.argv[1]))
+    sys.exit(launch(sys.argv[1], int(sys.argv[2])))

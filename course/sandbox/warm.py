@@ -12,18 +12,11 @@ from pathlib import Path
 from ..studentfiles import remove_tree
 from .bwrap import (PACKAGE, SandboxError, as_nobody, bwrap_command, check_available, isolated_python,
                     python_executable, read_only_roots)
+from .limits import SandboxLimits
 from .scratch import empty_folder
 from .zygote import IPC
 
 KERNEL_NAME = "course-sandbox"
-LIMITS = {  # setrlimit values for each kernel
-    "cpu": 600,  # seconds of CPU time
-    "as": 4 << 30,  # bytes of address space
-    "nproc": 64,  # processes, counted inside the sandbox
-    "fsize": 64 << 20,  # bytes per written file
-    "nofile": 256,  # open files
-}
-SERVER_START_SECONDS = 120
 ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in its scratch folder)
     "LANG": "C.UTF-8",
     "TMPDIR": "/tmp",
@@ -38,8 +31,9 @@ ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in
 class Sandbox:
     """One warm sandbox: a bwrap'd kernel server and the kernelspec that reaches it."""
 
-    def __init__(self):
+    def __init__(self, limits=None):
         check_available()
+        self.limits = limits or SandboxLimits()
         self.folder = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
         self.runtime = self.folder / "runtime"  # jupyter_client's connection files; the sandbox never sees it
         self.runtime.mkdir()
@@ -54,7 +48,8 @@ class Sandbox:
         spec = self.folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(json.dumps({
-            "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher") + ["{connection_file}"],
+            "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher") + [
+                "{connection_file}", str(self.limits.folder_bytes)],
             "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
             "display_name": "Python 3 (grading sandbox)", "language": "python", "interrupt_mode": "signal",
         }))
@@ -65,16 +60,16 @@ class Sandbox:
         font_cache.mkdir()
         for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
             shutil.copy(fontlist, font_cache)
-        settings = json.dumps({"limits": LIMITS, "environment": self.environment(),
+        settings = json.dumps({"limits": self.limits.rlimits(), "environment": self.environment(),
                                "mounts": list(read_only_roots())})
         server = isolated_python("/opt/course", "course.sandbox.zygote") + [str(self.listener.fileno()), settings]
         info_read, info_write = os.pipe()
 
         def command(roots, scratch=None):
-            return bwrap_command(roots, font_cache, info_write, scratch) + server
+            return bwrap_command(roots, font_cache, info_write, self.limits, scratch) + server
         if os.geteuid() == 0:
             self.folder.chmod(0o711)
-            command = as_nobody(command, read_only_roots(), self.folder / "roots")
+            command = as_nobody(command, read_only_roots(), self.folder / "roots", self.limits)
         else:
             command = command(read_only_roots())
         self.log = self.folder / "server.log"  # what the server and its kernels write to stderr
@@ -84,12 +79,12 @@ class Sandbox:
                                        stderr=log, text=True)
         os.close(info_write)
         with os.fdopen(info_read, "rb") as info:
-            self.server_pid = read_child_pid(info, SERVER_START_SECONDS)
-        started, _, _ = select.select([process.stdout], [], [], SERVER_START_SECONDS)
+            self.server_pid = read_child_pid(info, self.limits.start_seconds)
+        started, _, _ = select.select([process.stdout], [], [], self.limits.start_seconds)
         if self.server_pid is None or not started or process.stdout.readline().strip() != "ready":
             process.kill()
             process.wait()
-            log = self.log.read_text().strip() or f"no answer in {SERVER_START_SECONDS} s"
+            log = self.log.read_text().strip() or f"no answer in {self.limits.start_seconds} s"
             self.close()
             # bwrap itself works here (check_available passed): the cause is in the server's log, not the setup
             raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start: {log}")
