@@ -4,10 +4,7 @@ It enables course/plugins/formgrader_policy.py, the Content-Security-Policy of F
 another server (JupyterHub, say), enable that extension in its own configuration the same way.
 """
 
-import sys
-from pathlib import Path
-
 c = get_config()  # noqa: F821 (injected by traitlets)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The course package is installed into .venv by make (pip install . elsewhere).
 c.ServerApp.jpserver_extensions = {"course.plugins.formgrader_policy": True}

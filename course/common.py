@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange.default.exchange import Exchange
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -44,7 +45,7 @@ def open_api(root=".", **overrides):
 
 def exchange_root(api):
     """The exchange folder, checked: it must exist and be writable."""
-    root = Path(api.config.Exchange.get("root", "/usr/local/share/nbgrader/exchange"))
+    root = Path(Exchange(config=api.config).root)  # nbgrader's own trait, with its default
     if not root.is_dir():
         raise CourseError(f"the exchange root {root} does not exist: create it or set c.Exchange.root")
     if not os.access(root, os.W_OK | os.X_OK):
