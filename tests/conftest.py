@@ -1,8 +1,11 @@
 """Shared fixtures: a temporary course made from this repository, and its autograded catalogue."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,6 +17,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from catalogue import CATALOGUES, Variant  # noqa: E402
 from course import notebooks  # noqa: E402
+from course.nbgrader_api import open_api  # noqa: E402
 from course.samples import copy_course  # noqa: E402
 from hostile import HOSTILE  # noqa: E402
 
@@ -28,13 +32,28 @@ def nbgrader(*args, cwd):
                           capture_output=True, text=True, timeout=3600)
 
 
+_TEMPLATE = []  # the course made by copy_course, once per session, that make_course copies
+
+
 def make_course(root, cell_timeout=None):
     """A course at `root` with this repository's config, tooling and sources, every assignment generated.
+
+    As `course.samples.copy_course` makes it; made once per session and then copied (generating the
+    assignments takes seconds, a copy milliseconds).
 
     `cell_timeout` (seconds) replaces the config's per-cell timeout (c.Execute.timeout) in this course
     only: a course that grades a hostile endless loop need not wait out the full 30 s each time.
     """
-    api = copy_course(REPO, root)
+    root = Path(root)
+    if not _TEMPLATE:  # the first course of the session is made from the repository; the others are copies
+        template = Path(tempfile.mkdtemp(prefix="course-template-")) / "course"
+        copy_course(REPO, template)
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+        _TEMPLATE.append(template)
+    root.mkdir(parents=True, exist_ok=True)
+    for path in _TEMPLATE[0].iterdir():  # into `root`, which keeps its own mode
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, root / path.name)
+    api = open_api(root)
     if cell_timeout is not None:
         with open(Path(root) / "nbgrader_config.py", "a") as config:
             config.write(f"\n# Test course: a shorter cell timeout (tests/conftest.py).\n"
