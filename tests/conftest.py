@@ -146,3 +146,34 @@ def graded_catalogue(graded_submissions):
             for assignment in CATALOGUES}
     return roots, runs
 
+
+def snapshot(root):
+    """Every path under `root` with its modification time."""
+    return sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in Path(root).rglob("*"))
+
+
+MAKE = ["make", "-o", ".venv/.installed"]  # never rebuild the shared environment
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """`make demo` run once per suite, in a fresh clone of this repository (the README's first step).
+
+    Returns {"base": a folder every user may enter, "clone": the clone in it, "demo": the demo folder,
+    "run": the completed make, "before"/"after": snapshots of the clone around the demo}. The clone
+    is the instructor's course in test_first_hour, whose term goes on in it after the demo.
+    """
+    base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
+    base.chmod(0o755)
+    clone = base / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], cwd=base, check=True, capture_output=True)
+    (clone / ".venv").symlink_to(sys.prefix)  # the environment make would build, already built
+    # `python -m course` in the clone imports its course package: its bytecode is written now, as by an
+    # earlier command, so that the snapshots compare everything else.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(clone / "course")], check=True)
+    before = snapshot(clone)
+    run = subprocess.run([*MAKE, "demo", f"DEMO={base / 'demo'}"], cwd=clone, capture_output=True, text=True,
+                         timeout=1800)
+    yield {"base": base, "clone": clone, "demo": base / "demo", "run": run, "before": before,
+           "after": snapshot(clone)}
+    shutil.rmtree(base, ignore_errors=True)
