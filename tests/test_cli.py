@@ -106,14 +106,11 @@ def score_tables(output):
 
 @pytest.mark.slow
 @pytest.mark.sandbox
-def test_demo_grades_the_sample_students_in_a_course_of_its_own(tmp_path):
-    course, demo = tmp_path / "course", tmp_path / "demo"
-    course.mkdir()
-    make_course(course)
-    before = snapshot(course)
-    result = course_cli("demo", "--to", str(demo), root=course)
+def test_demo_grades_the_sample_students_in_a_course_of_its_own(demo):
+    """`make demo` in a fresh clone (conftest's demo, run once per suite and shared with test_first_hour)."""
+    result, before, after, demo = demo["run"], demo["before"], demo["after"], demo["demo"]
     assert result.returncode == 0, result.stderr[-2000:]
-    assert snapshot(course) == before, "the demo must leave the instructor's course as it was"
+    assert after == before, "the demo must leave the instructor's course as it was"
     assert f"a demo course in {demo}" in result.stdout and f"rm -rf {demo}" in result.stdout
     tables = score_tables(result.stdout)
     first, second = tables["logistic_regression"], tables["logistic_regression_from_scratch"]

@@ -21,21 +21,27 @@ def visible_text(path):
 
 @pytest.fixture(scope="module")
 def feedback(graded_catalogue):
-    course, _ = graded_catalogue
-    api = open_api(course)
-    for assignment in CATALOGUES:
-        generate_feedback(api, assignment)
-    return course
+    """{(assignment, student): course root}, with feedback in each course for its catalogue students."""
+    roots, _ = graded_catalogue
+    for assignment, course in sorted({(assignment, root) for (assignment, _), root in roots.items()}):
+        generate_feedback(open_api(course), assignment)
+    return roots
 
 
-def feedback_page(course, student, assignment):
-    return course / "feedback" / student / assignment / f"{assignment}.html"
+def feedback_page(roots, student, assignment):
+    return roots[assignment, student] / "feedback" / student / assignment / f"{assignment}.html"
+
+
+def feedback_pages(roots, assignment="*"):
+    """Every feedback page of `assignment` (of all assignments by default) in the courses of `roots`."""
+    return sorted(page for course in set(roots.values())
+                  for page in (course / "feedback").glob(f"*/{assignment}/*.html"))
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_no_hidden_test_line_in_any_feedback(feedback, assignment):
     hidden = private_lines(assignment, solutions=False)
-    pages = sorted((feedback / "feedback").glob(f"*/{assignment}/*.html"))
+    pages = feedback_pages(feedback, assignment)
     assert hidden and len(pages) == len(CATALOGUES[assignment]) + 2
     for page in pages:
         text = visible_text(page)
@@ -72,5 +78,5 @@ def test_summary_names_each_exercise_and_links_to_its_message(feedback):
 
 
 def test_failures_show_messages_not_tracebacks(feedback):
-    for page in (feedback / "feedback").glob("*/*/*.html"):
+    for page in feedback_pages(feedback):
         assert "most recent call last" not in visible_text(page), page

@@ -11,15 +11,13 @@ make targets with one released assignment, and the export.
 
 import csv
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import MAKE, REPO
 from course import notebooks, samples
 
 ASSIGNMENT, UNRELEASED = "logistic_regression", "logistic_regression_from_scratch"
@@ -55,17 +53,16 @@ def student_nbgrader(name, home, *args):
 
 
 @pytest.fixture(scope="module")
-def hour():
-    base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
-    base.chmod(0o755)
-    clone, elsewhere, exchange = base / "clone", base / "elsewhere", base / "exchange"
-    run("git", "clone", "--quiet", str(REPO), str(clone), cwd=base)
-    (clone / ".venv").symlink_to(sys.prefix)  # the environment make would build, already built
+def hour(demo):
+    """The clone in which `make demo` ran (conftest's demo, shared with test_cli), and the term after it."""
+    base, clone = demo["base"], demo["clone"]
+    elsewhere, exchange = base / "elsewhere", base / "exchange"
     elsewhere.mkdir()
     exchange.mkdir(mode=0o777)
     exchange.chmod(0o777)
-    make = ["make", "-o", ".venv/.installed"]  # never rebuild the shared environment
-    out = {"demo": run(*make, "demo", f"DEMO={base / 'demo'}", cwd=clone)}
+    make = MAKE
+    assert demo["run"].returncode == 0, f"make demo: {demo['run'].stdout[-2000:]} {demo['run'].stderr[-3000:]}"
+    out = {"demo": demo["run"]}
     out["git status"] = run("git", "status", "--porcelain", cwd=clone).stdout
     out["made by the demo in the clone"] = [name for name in ("gradebook.db", "submitted", "autograded", "feedback",
                                                               "reports", "grades.csv") if (clone / name).exists()]
@@ -98,8 +95,7 @@ def hour():
     out["feedback, pending"] = course("feedback", ASSIGNMENT, status=1)
     out["make"] = run(*make, "grade", "report", cwd=clone)
     out["export"] = course("export", "--to", str(base / "grades.csv"))
-    yield base, out
-    shutil.rmtree(base, ignore_errors=True)
+    return base, out
 
 
 def test_the_demo_leaves_the_clone_as_it_was(hour):

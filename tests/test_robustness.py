@@ -3,23 +3,20 @@
 import pytest
 from nbgrader.api import Gradebook
 
-from catalogue import Variant
-from conftest import make_course, nbgrader, submit_variants
+from conftest import HONEST
 from grades import autograded_cells, cell_errors
 from hostile import HOSTILE
 
 pytestmark = [pytest.mark.slow]
 
 ASSIGNMENT = "logistic_regression"
-HONEST = Variant("zz_honest_student", {})  # graded after every hostile one
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("robustness")
-    make_course(root)
-    submit_variants(root, ASSIGNMENT, HOSTILE + [HONEST])
-    return root, nbgrader("autograde", ASSIGNMENT, "--force", cwd=root)
+def graded(graded_submissions):
+    """The course in which stock nbgrader graded the hostile notebooks, the honest one after them, in one run."""
+    root = graded_submissions["hostile_root"]
+    return root, graded_submissions["runs"][root, ASSIGNMENT]
 
 
 def test_run_completes_and_grades_everyone(graded):
@@ -58,3 +55,22 @@ def test_exploits_are_caught_outside_the_kernel(graded):
     root, _ = graded
     errors = cell_errors(root, ASSIGNMENT, "patched_numpy_comparisons")
     assert any("re-checked" in message for message in errors.values()), errors
+
+
+def test_the_hostile_course_shortens_only_the_cell_timeout(graded):
+    """It grades with the course's config but a shorter per-cell timeout (TEST_CELL_TIMEOUT): the config
+    the course ships keeps its 30 s per cell and its 300 s per notebook."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from conftest import REPO, TEST_CELL_TIMEOUT
+
+    def load(folder):
+        return PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+    shipped, test_course = load(REPO), load(graded[0])
+    assert shipped.Execute.timeout == 30 and shipped.RobustExecute.notebook_timeout == 300
+    assert test_course.Execute.timeout == TEST_CELL_TIMEOUT < 30
+    assert test_course.RobustExecute.notebook_timeout == 300
+    text, shipped_text = (graded[0] / "nbgrader_config.py").read_text(), (REPO / "nbgrader_config.py").read_text()
+    added = text[len(shipped_text):] if text.startswith(shipped_text) else text
+    assert [line for line in added.splitlines() if line.strip() and not line.startswith("#")] == [
+        f"c.Execute.timeout = {TEST_CELL_TIMEOUT}"]

@@ -149,8 +149,9 @@ def printed_json(root, student, prefix):
 
 @pytest.fixture(scope="module")
 def instructor_secret():
-    """A file in the instructor's home folder (removed afterwards)."""
-    path = Path.home() / ".course-sandbox-test-secret"
+    """A file in the instructor's home folder (removed afterwards), named for this test run: another
+    run at the same time (another clone) has its own."""
+    path = Path.home() / f".course-sandbox-test-secret-{os.getpid()}"
     path.write_text("instructor-only")
     yield path
     path.unlink()

@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import nbformat
@@ -77,6 +79,12 @@ def accounts(base):
 def as_student(name, home, exchange, *args):
     user = (UIDS[name], UIDS[name])
     return samples.student_nbgrader(name, home, exchange, COURSE_ID, *args, user=user)
+
+
+def concurrently(*actions):
+    """Run each action in a thread of its own; return their results, in order (a failure is raised)."""
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return [future.result() for future in [pool.submit(action) for action in actions]]
 
 
 def run_as(name, code):
@@ -151,11 +159,17 @@ def term():
         samples.fetch_and_submit(root, exchange, COURSE_ID, assignment, name, kind, homes[name],
                                  user=(UIDS[name], UIDS[name]))
 
-    for assignment in ASSIGNMENTS:
-        submit("cy", "blank", assignment)
-        submit("bob", "blank", assignment)
+    def cy():
+        for assignment in ASSIGNMENTS:
+            submit("cy", "blank", assignment)
+
+    def bob():
+        for assignment in ASSIGNMENTS:
+            submit("bob", "blank", assignment)
         time.sleep(1.1)  # nbgrader's submission timestamps have a resolution of a second
-        submit("bob", "typical", assignment)
+        for assignment in ASSIGNMENTS:
+            submit("bob", "typical", assignment)
+    concurrently(cy, bob)  # as students do: each in their own home, under their own user id
     forged = attack(root, exchange)
     # The due date has whole seconds: round up past bob's last submission, then wait past it.
     due = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -184,8 +198,8 @@ def term():
         out[f"feedback {assignment}"] = course_cli(root, "feedback", assignment, "--allow-pending")
         out[f"return {assignment}"] = course_cli(root, "--exchange", str(exchange), "return", assignment,
                                                  "--allow-pending", status=1 if attacked else 0)
-        for name in STUDENTS:
-            fetched = as_student(name, homes[name], exchange, "fetch_feedback", assignment)
+        for fetched in concurrently(*(partial(as_student, name, homes[name], exchange, "fetch_feedback", assignment)
+                                      for name in STUDENTS)):
             assert fetched.returncode == 0, fetched.stderr[-2000:]
     course_cli(root, "export", "--to", "grades.csv")
     yield {"root": root, "exchange": exchange, "homes": homes, "out": out, "forged": forged, "alice": alice}
