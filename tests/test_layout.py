@@ -43,3 +43,12 @@ def test_nothing_in_the_package_imports_the_plugins():
 def test_only_parallel_uses_the_sandbox():
     users = {name for name, found in importers("course.sandbox").items() if found}
     assert users == {"course.parallel"}
+
+
+def test_commands_start_without_building_a_grammar():
+    """rfc3987-syntax builds a Lark grammar when jsonschema is imported: 1.5 s for each nbgrader or course command."""
+    import subprocess
+    import sys
+    probe = "import sys, nbgrader.apps, course.__main__; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["False", "False"], run.stdout + run.stderr[-2000:]
