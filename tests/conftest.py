@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from catalogue import CATALOGUES, Variant  # noqa: E402
 from course import notebooks  # noqa: E402
-from course.nbgrader_api import open_api  # noqa: E402
+from course.common import open_api  # noqa: E402
 from course.samples import copy_course  # noqa: E402
 from hostile import HOSTILE  # noqa: E402
 
