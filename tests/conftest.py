@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+from catalogue import CATALOGUES, Variant
+from course import notebooks
+from course.common import open_api
+from course.samples import copy_course
+from hostile import HOSTILE
 
-from catalogue import CATALOGUES, Variant  # noqa: E402
-from course import notebooks  # noqa: E402
-from course.common import open_api  # noqa: E402
-from course.samples import copy_course  # noqa: E402
-from hostile import HOSTILE  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 ASSIGNMENTS = sorted(path.name for path in (REPO / "source").iterdir() if path.is_dir())
 REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
