@@ -74,11 +74,15 @@ c.HTMLExporter.filters = {"markdown2html": "course.plugins.safehtml.markdown_to_
 # course_feedback is the feedback page. Both extend nbgrader's, found on the extra path.
 c.HTMLExporter.template_name = "course_formgrade"
 c.HTMLExporter.extra_template_basedirs = [
-    str(Path(__file__).resolve().parent / "course" / "templates"), str(FORMGRADER / "templates")]
+    str(Path(__file__).resolve().parent / "course" / "templates"),
+    str(FORMGRADER / "templates"),
+]
 c.HTMLExporter.extra_template_paths = [str(FORMGRADER / "templates")]
 c.GenerateFeedback.HTMLExporter.template_name = "course_feedback"
 c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CSS a feedback page embeds
-    str(FORMGRADER / "templates"), str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+    str(FORMGRADER / "templates"),
+    str(FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css"),
+]
 
 # ---- The course's own settings ----------------------------------------------------------
 # Each line shows the default, which its class holds (with help text); remove the # to change it.

@@ -54,14 +54,18 @@ def timed(command, cwd):
 
 def cell_scores(root, assignment):
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        return {(submission.student.id, grade.name): grade.auto_score
-                for submission in gradebook.assignment_submissions(assignment)
-                for notebook in submission.notebooks for grade in notebook.grades}
+        return {
+            (submission.student.id, grade.name): grade.auto_score
+            for submission in gradebook.assignment_submissions(assignment)
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+        }
 
 
 def bare_kernel_seconds(runs):
     """Mean time to start a fresh kernel, import the libraries and shut it down."""
     from jupyter_client.manager import start_new_kernel
+
     started = time.perf_counter()
     for _ in range(runs):
         manager, client = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
@@ -85,16 +89,21 @@ def main(argv=None):
             make_course(root, args.assignment, args.submissions)
         floor = bare_kernel_seconds(args.floor_runs)
         stock_seconds = timed([sys.executable, "-m", "nbgrader", "autograde", args.assignment, "--force"], stock)
-        course_seconds = timed([sys.executable, "-m", "course", "grade", args.assignment, "--jobs", str(args.jobs)],
-                               course)
+        course_seconds = timed(
+            [sys.executable, "-m", "course", "grade", args.assignment, "--jobs", str(args.jobs)], course
+        )
         identical = cell_scores(stock, args.assignment) == cell_scores(course, args.assignment)
     speedup = stock_seconds / course_seconds
     work = course_seconds * args.jobs / args.submissions
     print(f"{args.submissions} submissions of {args.assignment}, {os.cpu_count()} cores")
-    print(f"stock nbgrader autograde, sequential:   {stock_seconds:6.1f} s  "
-          f"({stock_seconds / args.submissions:.2f} s per submission)")
-    print(f"course grade --jobs {args.jobs}, sandboxed:      {course_seconds:6.1f} s  "
-          f"({work:.2f} s of worker time per submission)")
+    print(
+        f"stock nbgrader autograde, sequential:   {stock_seconds:6.1f} s  "
+        f"({stock_seconds / args.submissions:.2f} s per submission)"
+    )
+    print(
+        f"course grade --jobs {args.jobs}, sandboxed:      {course_seconds:6.1f} s  "
+        f"({work:.2f} s of worker time per submission)"
+    )
     print(f"bare kernel importing the libraries:   {floor:6.2f} s  (the floor)")
     print(f"scores identical, cell by cell:        {'yes' if identical else 'NO'}")
     print(f"speedup:                               {speedup:6.2f}x  (target >= {SPEEDUP_TARGET}x)")

@@ -66,8 +66,10 @@ def students_to_grade(api, assignment, students=None):
     check_assignment(api, assignment)
     submitted = sorted(api.get_submitted_students(assignment))
     if not submitted:
-        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
-                          f"collect them first (python -m course collect {assignment})")
+        raise CourseError(
+            f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
+            f"collect them first (python -m course collect {assignment})"
+        )
     missing = sorted(set(students or ()) - set(submitted))
     if missing:
         raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")
@@ -92,7 +94,6 @@ def last_line(result):
 def render_table(rows):
     """Rows of strings as aligned columns, the first row a header underlined with dashes."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
-

@@ -3,8 +3,10 @@
 They run no script and load nothing from outside (images: embedded, or the report's figures beside it).
 """
 
-CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 def csp_meta():

@@ -58,8 +58,9 @@ def return_feedback(api, assignment):
     """
     check_assignment(api, assignment)
     exchange_root(api)
-    students = sorted(path.parent.name for path in
-                      Path(api.coursedir.root, api.coursedir.feedback_directory).glob(f"*/{assignment}"))
+    students = sorted(
+        path.parent.name for path in Path(api.coursedir.root, api.coursedir.feedback_directory).glob(f"*/{assignment}")
+    )
     if not students:
         raise CourseError(f"no feedback for {assignment!r} yet: run `course feedback {assignment}` first")
     returned, left_out = [], {}

@@ -41,8 +41,9 @@ def refusals(api, assignment, students):
     released notebooks there (renamed).
     """
     limits, refused = SubmissionLimits(config=api.config), {}
-    released = sorted(path.name for path in
-                      Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb"))
+    released = sorted(
+        path.name for path in Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb")
+    )
     for student in students:
         folder = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
         try:
@@ -52,8 +53,10 @@ def refusals(api, assignment, students):
                     raise InvalidSubmission(f"{name} is a folder, not a notebook")
             if not any((folder / name).is_file() for name in released):
                 found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
-                raise InvalidSubmission(f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
-                                        f"(notebooks submitted: {found})")
+                raise InvalidSubmission(
+                    f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
+                    f"(notebooks submitted: {found})"
+                )
         except InvalidSubmission as error:
             refused[student] = {"success": False, "error": f"InvalidSubmission: {error}"}  # as a worker would say
     return refused

@@ -28,8 +28,12 @@ class SubmissionLimits(Configurable):
         for relative, info in walk(folder):
             total += info.st_size
             if relative.endswith(".ipynb") and info.st_size > self.max_notebook_bytes:
-                raise InvalidSubmission(f"{relative} has {info.st_size} bytes, over the limit of "
-                                        f"{self.max_notebook_bytes} (c.SubmissionLimits.max_notebook_bytes)")
+                raise InvalidSubmission(
+                    f"{relative} has {info.st_size} bytes, over the limit of "
+                    f"{self.max_notebook_bytes} (c.SubmissionLimits.max_notebook_bytes)"
+                )
             if total > self.max_submission_bytes:
-                raise InvalidSubmission(f"the submission has more than {self.max_submission_bytes} bytes "
-                                        "(c.SubmissionLimits.max_submission_bytes)")
+                raise InvalidSubmission(
+                    f"the submission has more than {self.max_submission_bytes} bytes "
+                    "(c.SubmissionLimits.max_submission_bytes)"
+                )

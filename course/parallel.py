@@ -49,9 +49,11 @@ _one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tas
 
 def folder_bytes(folder, under):
     """{path under `under`: bytes} of every file in `folder`, caches left out."""
-    return {str(Path(under) / path.relative_to(folder)): path.read_bytes()
-            for path in sorted(Path(folder).rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts}
+    return {
+        str(Path(under) / path.relative_to(folder)): path.read_bytes()
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts
+    }
 
 
 def course_folder(coursedir, kind, student, assignment):
@@ -68,13 +70,22 @@ def pack(coursedir, assignment, student, gradebook, limits):
     root = Path(coursedir.root)
     source = course_folder(coursedir, "source_directory", ".", assignment)
     submitted = course_folder(coursedir, "submitted_directory", student, assignment)
-    files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
-             **folder_bytes(root / "course", "course"),
-             **folder_bytes(source, source.relative_to(root)),
-             **{str(submitted.relative_to(root) / name): data
-                for name, data in read_folder(submitted, limits.folder_bytes).items()}}
-    return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook,
-            "sandbox_limits": limits.as_dict()}
+    files = {
+        "nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
+        **folder_bytes(root / "course", "course"),
+        **folder_bytes(source, source.relative_to(root)),
+        **{
+            str(submitted.relative_to(root) / name): data
+            for name, data in read_folder(submitted, limits.folder_bytes).items()
+        },
+    }
+    return {
+        "assignment": assignment,
+        "student": student,
+        "files": files,
+        "gradebook": gradebook,
+        "sandbox_limits": limits.as_dict(),
+    }
 
 
 PRIVATE_GRADEBOOK = "gradebook.db"  # a worker's own, in its folder, whatever db_url the course sets
@@ -97,7 +108,9 @@ def read_results(api, assignment, student):
                 "grades": {g.name: [g.auto_score, g.needs_manual_grade] for g in notebook.grades},
                 "comments": {c.name: c.auto_comment for c in notebook.comments},
                 "late_submission_penalty": notebook.late_submission_penalty,
-            } for notebook in submission.notebooks}
+            }
+            for notebook in submission.notebooks
+        }
         timestamp = submission.timestamp.isoformat() if submission.timestamp else None
     return {"files": folder_bytes(graded, "."), "notebooks": notebooks, "timestamp": timestamp}
 
@@ -117,8 +130,9 @@ def warm_sandbox(limits=None):
     return _sandbox
 
 
-DIRTY = ("the sandbox could not be emptied after this notebook (see the server log); "
-         "a fresh sandbox grades the next student")
+DIRTY = (
+    "the sandbox could not be emptied after this notebook (see the server log); a fresh sandbox grades the next student"
+)
 
 
 def grade_payload(payload, sandboxed=True):
@@ -222,6 +236,7 @@ def outcomes(pool, students, payload, sandboxed, window):
 def on_cluster(scheduler, students, payload, sandboxed, window):
     """Grade on the workers of a Dask scheduler; Dask itself reruns the work of a worker that dies."""
     from distributed import Client
+
     with Client(scheduler, timeout=30) as client:
         yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, window)
 
@@ -240,6 +255,7 @@ def on_local_workers(jobs, students, payload, sandboxed):
 
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
             return ProcessPoolExecutor(max_workers=workers, initializer=use_temporary_folder, initargs=(scratch,))
+
         queue, in_flight = list(students), []
         while queue:
             unsent = []
@@ -258,8 +274,14 @@ def on_local_workers(jobs, students, payload, sandboxed):
         for student in in_flight:
             with pool(1) as worker:
                 for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
-                    yield student, (RuntimeError("its grading worker was killed, twice")
-                                    if isinstance(outcome, BrokenProcessPool) else outcome)
+                    yield (
+                        student,
+                        (
+                            RuntimeError("its grading worker was killed, twice")
+                            if isinstance(outcome, BrokenProcessPool)
+                            else outcome
+                        ),
+                    )
     finally:
         remove_quietly(scratch)
 
@@ -286,9 +308,13 @@ def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True
 
     def payload(student):
         return pack(api.coursedir, assignment, student, snapshot, limits)
+
     window = ParallelGrading(config=api.config).cluster_window
-    graded = (on_cluster(scheduler, students, payload, sandboxed, window) if scheduler
-              else on_local_workers(jobs, students, payload, sandboxed))
+    graded = (
+        on_cluster(scheduler, students, payload, sandboxed, window)
+        if scheduler
+        else on_local_workers(jobs, students, payload, sandboxed)
+    )
     results = {}
     for student, outcome in graded:
         if isinstance(outcome, SandboxError):  # the machine's problem, not the student's: stop

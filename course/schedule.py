@@ -15,8 +15,9 @@ class Course(Configurable):
     """The course's schedule."""
 
     due_dates = Dict(
-        value_trait=Unicode(), help="Each assignment's due date, e.g. {'logistic_regression': "
-        "'2027-01-15 23:59:00 Europe/Berlin'}; a submission after it is late. None set: nothing is late"
+        value_trait=Unicode(),
+        help="Each assignment's due date, e.g. {'logistic_regression': "
+        "'2027-01-15 23:59:00 Europe/Berlin'}; a submission after it is late. None set: nothing is late",
     ).tag(config=True)
 
 

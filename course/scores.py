@@ -48,5 +48,4 @@ def score_table(api, assignment):
 def totals(api, assignment, students):
     """{student: total score after any late penalty} for the graded ones among `students`."""
     with open_gradebook(api) as gradebook:
-        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment)
-                if s.student.id in students}
+        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment) if s.student.id in students}

@@ -22,13 +22,15 @@ def status_rows(api, assignment):
     rows = []
     for student in sorted(submitted | set(records)):
         seconds_late, pending = records.get(student, (0, []))
-        rows.append({
-            "student": student,
-            "submitted": _submitted(api, assignment, student) if student in submitted else "no",
-            "late": _duration(seconds_late) if seconds_late > 0 else "",
-            "graded": "yes" if student in autograded and _autograded(api, assignment, student).is_dir() else "no",
-            "needs manual grading": ", ".join(pending),
-        })
+        rows.append(
+            {
+                "student": student,
+                "submitted": _submitted(api, assignment, student) if student in submitted else "no",
+                "late": _duration(seconds_late) if seconds_late > 0 else "",
+                "graded": "yes" if student in autograded and _autograded(api, assignment, student).is_dir() else "no",
+                "needs manual grading": ", ".join(pending),
+            }
+        )
     return rows
 
 

@@ -8,8 +8,8 @@ self-contained. The generative model and its true coefficients are documented
 in data/README.md; keep the two in step.
 """
 
-from pathlib import Path
 import shutil
+from pathlib import Path
 
 import numpy as np
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from catalogue import CATALOGUES, Variant
 from course import notebooks
 from course.common import open_api
 from course.samples import copy_course
+
+from catalogue import CATALOGUES, Variant
 from hostile import HOSTILE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,8 +27,9 @@ REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
 def nbgrader(*args, cwd):
     """Run the real nbgrader command line in `cwd`; return the completed process."""
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=3600
+    )
 
 
 _TEMPLATE = []  # the course made by copy_course, once per session, that make_course copies
@@ -54,8 +56,9 @@ def make_course(root, cell_timeout=None):
     api = open_api(root)
     if cell_timeout is not None:
         with open(Path(root) / "nbgrader_config.py", "a") as config:
-            config.write(f"\n# Test course: a shorter cell timeout (tests/conftest.py).\n"
-                         f"c.Execute.timeout = {cell_timeout}\n")
+            config.write(
+                f"\n# Test course: a shorter cell timeout (tests/conftest.py).\nc.Execute.timeout = {cell_timeout}\n"
+            )
     return api
 
 
@@ -109,26 +112,36 @@ def graded_submissions(tmp_path_factory):
     split = SECOND_CATALOGUE_IN_FIRST_COURSE
     second_catalogue = CATALOGUES["logistic_regression_from_scratch"]
     # {course: [(assignment, variants, whether the reference solution and untouched release go there too)]}
-    plan = {first: [("logistic_regression", CATALOGUES["logistic_regression"], True),
-                    ("logistic_regression_from_scratch", second_catalogue[:split], False)],
-            second: [("logistic_regression_from_scratch", second_catalogue[split:], True),
-                     ("logistic_regression", HOSTILE + [HONEST], False)]}
+    plan = {
+        first: [
+            ("logistic_regression", CATALOGUES["logistic_regression"], True),
+            ("logistic_regression_from_scratch", second_catalogue[:split], False),
+        ],
+        second: [
+            ("logistic_regression_from_scratch", second_catalogue[split:], True),
+            ("logistic_regression", HOSTILE + [HONEST], False),
+        ],
+    }
     roots = {}
     for root, steps in plan.items():
         make_course(root, cell_timeout=TEST_CELL_TIMEOUT)
         for assignment, variants, with_reference in steps:
             if with_reference:
                 release = release_notebook(root, assignment)
-                notebooks.write_submission(notebooks.fill(release, reference_answers(assignment)), root, REFERENCE,
-                                           assignment)
+                notebooks.write_submission(
+                    notebooks.fill(release, reference_answers(assignment)), root, REFERENCE, assignment
+                )
                 notebooks.write_submission(release, root, UNTOUCHED, assignment)
                 roots[assignment, REFERENCE] = roots[assignment, UNTOUCHED] = root
             submit_variants(root, assignment, variants)
             roots.update({(assignment, variant.name): root for variant in variants})
 
     def grade(root):
-        return {(root, assignment): nbgrader("autograde", assignment, "--force", cwd=root)
-                for assignment, _, _ in plan[root]}
+        return {
+            (root, assignment): nbgrader("autograde", assignment, "--force", cwd=root)
+            for assignment, _, _ in plan[root]
+        }
+
     with ThreadPoolExecutor(len(plan)) as pool:
         runs = {key: run for result in pool.map(grade, plan) for key, run in result.items()}
     return {"roots": roots, "runs": runs, "hostile_root": second}
@@ -137,11 +150,18 @@ def graded_submissions(tmp_path_factory):
 @pytest.fixture(scope="session")
 def graded_catalogue(graded_submissions):
     """The catalogue's share of graded_submissions: ({(assignment, student): root}, {assignment: [runs]})."""
-    roots = {key: root for key, root in graded_submissions["roots"].items()
-             if key[1] in (REFERENCE, UNTOUCHED) or key[1] in {v.name for v in CATALOGUES[key[0]]}}
-    runs = {assignment: [graded_submissions["runs"][root, assignment]
-                         for root in sorted({root for (a, _), root in roots.items() if a == assignment})]
-            for assignment in CATALOGUES}
+    roots = {
+        key: root
+        for key, root in graded_submissions["roots"].items()
+        if key[1] in (REFERENCE, UNTOUCHED) or key[1] in {v.name for v in CATALOGUES[key[0]]}
+    }
+    runs = {
+        assignment: [
+            graded_submissions["runs"][root, assignment]
+            for root in sorted({root for (a, _), root in roots.items() if a == assignment})
+        ]
+        for assignment in CATALOGUES
+    }
     return roots, runs
 
 
@@ -170,8 +190,8 @@ def demo():
     # earlier command, so that the snapshots compare everything else.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(clone / "course")], check=True)
     before = snapshot(clone)
-    run = subprocess.run([*MAKE, "demo", f"DEMO={base / 'demo'}"], cwd=clone, capture_output=True, text=True,
-                         timeout=1800)
-    yield {"base": base, "clone": clone, "demo": base / "demo", "run": run, "before": before,
-           "after": snapshot(clone)}
+    run = subprocess.run(
+        [*MAKE, "demo", f"DEMO={base / 'demo'}"], cwd=clone, capture_output=True, text=True, timeout=1800
+    )
+    yield {"base": base, "clone": clone, "demo": base / "demo", "run": run, "before": before, "after": snapshot(clone)}
     shutil.rmtree(base, ignore_errors=True)

@@ -4,8 +4,9 @@ import re
 
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from conftest import REPO
 from course import notebooks
+
+from conftest import REPO
 
 
 def region(begin, end):

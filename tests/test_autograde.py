@@ -25,8 +25,9 @@ def test_untouched_test_cells_raise_no_false_alarm(graded_catalogue, assignment)
     _, runs = graded_catalogue
     for run in runs[assignment]:
         assert "Autograding" in run.stderr
-        assert "has changed!" not in run.stderr, [
-            line for line in run.stderr.splitlines() if "has changed!" in line][:3]
+        assert "has changed!" not in run.stderr, [line for line in run.stderr.splitlines() if "has changed!" in line][
+            :3
+        ]
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
@@ -62,4 +63,5 @@ def test_variant_scores_as_expected(graded_catalogue, assignment, variant):
     assert actual == expected, f"errors: {errors}"
     for name in variant.expected:
         assert variant.message in errors.get(name, ""), (
-            f"{name} should explain the mistake with {variant.message!r}; it says {errors.get(name)!r}")
+            f"{name} should explain the mistake with {variant.message!r}; it says {errors.get(name)!r}"
+        )

@@ -5,10 +5,11 @@ import re
 
 import pytest
 
+from course.common import open_api
+from course.feedback import generate_feedback
+
 from catalogue import CATALOGUES
 from conftest import REFERENCE
-from course.feedback import generate_feedback
-from course.common import open_api
 from private import private_lines
 
 pytestmark = [pytest.mark.slow]
@@ -34,8 +35,9 @@ def feedback_page(roots, student, assignment):
 
 def feedback_pages(roots, assignment="*"):
     """Every feedback page of `assignment` (of all assignments by default) in the courses of `roots`."""
-    return sorted(page for course in set(roots.values())
-                  for page in (course / "feedback").glob(f"*/{assignment}/*.html"))
+    return sorted(
+        page for course in set(roots.values()) for page in (course / "feedback").glob(f"*/{assignment}/*.html")
+    )
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
@@ -58,8 +60,10 @@ def test_wrong_answers_feedback_names_the_mistake(feedback, assignment):
 
 
 # The sigmoid exercise's line in each page's summary, with its points.
-SIGMOID_SUMMARY = {"logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
-                   "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point"}
+SIGMOID_SUMMARY = {
+    "logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
+    "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point",
+}
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
@@ -70,7 +74,7 @@ def test_feedback_shows_code_and_points(feedback, assignment):
 
 def test_summary_names_each_exercise_and_links_to_its_message(feedback):
     page = feedback_page(feedback, "sigmoid_sign_error", "logistic_regression").read_text()
-    summary = page[page.index('<ol id="toc">'):page.index("</ol>")]
+    summary = page[page.index('<ol id="toc">') : page.index("</ol>")]
     items = re.findall(r"<li.*?</li>", summary, re.S)
     assert len(items) == 11 and "Exercise 1: standardize the hours</a>:" in items[0]
     lost = [item for item in items if "what went wrong" in item]

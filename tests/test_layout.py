@@ -22,7 +22,7 @@ def imported(path):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             base = base if node.level else node.module
             found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
     return found
@@ -32,8 +32,11 @@ def importers(wing):
     """{module: the modules of `wing` it imports} for every module of course/ outside `wing`."""
     modules = {module_name(path): imported(path) for path in sorted(PACKAGE.rglob("*.py"))}
     assert wing in modules, f"no package {wing}"
-    return {name: sorted(target for target in targets if target == wing or target.startswith(wing + "."))
-            for name, targets in modules.items() if not (name == wing or name.startswith(wing + "."))}
+    return {
+        name: sorted(target for target in targets if target == wing or target.startswith(wing + "."))
+        for name, targets in modules.items()
+        if not (name == wing or name.startswith(wing + "."))
+    }
 
 
 def test_nothing_in_the_package_imports_the_plugins():
@@ -49,6 +52,7 @@ def test_commands_start_without_building_a_grammar():
     """rfc3987-syntax builds a Lark grammar when jsonschema is imported: 1.5 s for each nbgrader or course command."""
     import subprocess
     import sys
+
     probe = "import sys, nbgrader.apps, course.__main__; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["False", "False"], run.stdout + run.stderr[-2000:]

@@ -21,8 +21,14 @@ ASSIGNMENT = "logistic_regression"
 STUDENTS = [Variant(REFERENCE, {})] + CATALOGUES[ASSIGNMENT][:3] + CATALOGUES[ASSIGNMENT][-2:] + HOSTILE
 # Dask grades a subset (the full set is graded by --jobs 2): right and wrong answers, a kernel that dies,
 # an exploit only the re-check catches, and an endless loop.
-DASK_NAMES = {REFERENCE, CATALOGUES[ASSIGNMENT][0].name, CATALOGUES[ASSIGNMENT][-1].name, "kills_its_kernel",
-              "patched_numpy_comparisons", "infinite_loop"}
+DASK_NAMES = {
+    REFERENCE,
+    CATALOGUES[ASSIGNMENT][0].name,
+    CATALOGUES[ASSIGNMENT][-1].name,
+    "kills_its_kernel",
+    "patched_numpy_comparisons",
+    "infinite_loop",
+}
 GRADED = {"local": STUDENTS, "dask": [variant for variant in STUDENTS if variant.name in DASK_NAMES]}
 BIN = os.path.dirname(sys.executable)
 
@@ -52,8 +58,12 @@ def stock_results(graded_submissions, students):
 
 
 def course_grade(root, *options):
-    return subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, *options],
-                          capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, *options],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def free_port():
@@ -68,13 +78,33 @@ def dask_cluster(tmp_path_factory):
     address = f"tcp://127.0.0.1:{free_port()}"
     scratch = tmp_path_factory.mktemp("dask")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    scheduler = subprocess.Popen([f"{BIN}/dask", "scheduler", "--host", "127.0.0.1", "--port",
-                                  address.rsplit(":", 1)[1], "--no-dashboard"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = subprocess.Popen([f"{BIN}/dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(scratch)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen(
+        [f"{BIN}/dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = subprocess.Popen(
+        [
+            f"{BIN}/dask",
+            "worker",
+            address,
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--local-directory",
+            str(scratch),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     from distributed import Client
+
     with Client(address, timeout=60) as client:
         client.wait_for_workers(2, timeout=120)
     yield address
@@ -94,13 +124,17 @@ def graded(tmp_path_factory, dask_cluster, graded_submissions):
         broken = root / "submitted" / "broken" / ASSIGNMENT  # a student whose grading fails in the worker
         broken.mkdir(parents=True)
         (broken / f"{ASSIGNMENT}.ipynb").write_text("{ this is not a notebook")
-    stock_runs = [graded_submissions["runs"][graded_submissions["roots"][ASSIGNMENT, variant.name], ASSIGNMENT]
-                  for variant in STUDENTS]
+    stock_runs = [
+        graded_submissions["runs"][graded_submissions["roots"][ASSIGNMENT, variant.name], ASSIGNMENT]
+        for variant in STUDENTS
+    ]
     assert all(run.returncode == 0 for run in stock_runs)
     roots["stock"] = stock_results(graded_submissions, STUDENTS)
     started = time.monotonic()
-    runs = {"local": course_grade(roots["local"], "--jobs", "2"),
-            "dask": course_grade(roots["dask"], "--scheduler", dask_cluster)}
+    runs = {
+        "local": course_grade(roots["local"], "--jobs", "2"),
+        "dask": course_grade(roots["dask"], "--scheduler", dask_cluster),
+    }
     print(f"graded twice in {time.monotonic() - started:.0f} s")
     return roots, runs
 
@@ -135,6 +169,7 @@ def test_a_worker_failure_comes_back_as_plain_data(monkeypatch):
 
     def endless(payload, sandbox):
         return endless(payload, sandbox)
+
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(parallel, "grade_in_folder", endless)
     outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"}, sandboxed=False)
@@ -150,6 +185,7 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
 
         def alive(self):
             return False
+
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(parallel, "warm_sandbox", StoppedSandbox)
     monkeypatch.setattr(parallel, "grade_in_folder", lambda payload, sandbox: {"notebooks": {}})
@@ -160,6 +196,7 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
 def runs_a_kernel(worker):
     """Whether a worker process has a kernel launcher (course.sandbox.launcher) running."""
     import psutil
+
     try:
         return any("course.sandbox" in " ".join(child.cmdline()) for child in worker.children())
     except psutil.Error:  # gone, or a zombie, while we looked
@@ -169,11 +206,16 @@ def runs_a_kernel(worker):
 def test_a_killed_worker_costs_nobody_else(tmp_path):
     """SIGKILL a worker while its kernel runs: the pool breaks, and its unfinished students are regraded."""
     import psutil
+
     make_course(tmp_path)
     students = [Variant(f"student{number}", {}) for number in range(4)]
     submit_variants(tmp_path, ASSIGNMENT, students)
-    run = subprocess.Popen([sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT, "--jobs",
-                            "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT, "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     coordinator, victim, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
         victim = next((worker for worker in coordinator.children() if runs_a_kernel(worker)), None)
@@ -187,4 +229,5 @@ def test_a_killed_worker_costs_nobody_else(tmp_path):
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
         maxima = {cell.name: cell.max_score for cell in gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells}
     assert {(student, cell): score for (student, cell), (score, _) in cells.items() if cell != "reflection"} == {
-        (variant.name, cell): maxima[cell] for variant in students for cell in maxima if cell != "reflection"}
+        (variant.name, cell): maxima[cell] for variant in students for cell in maxima if cell != "reflection"
+    }

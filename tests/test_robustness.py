@@ -39,7 +39,8 @@ def test_no_undeserved_points(graded, variant):
     scores = autograded_cells(root, ASSIGNMENT, variant.name)
     honest = autograded_cells(root, ASSIGNMENT, HONEST.name)
     assert {name: m for name, (_, m) in scores.items()} == {name: m for name, (_, m) in honest.items()}, (
-        "maximum points must come from the gradebook, not the submission")
+        "maximum points must come from the gradebook, not the submission"
+    )
     expected = {name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()}
     assert {name: score for name, (score, _) in scores.items()} == expected, cell_errors(root, ASSIGNMENT, variant.name)
 
@@ -66,11 +67,13 @@ def test_the_hostile_course_shortens_only_the_cell_timeout(graded):
 
     def load(folder):
         return PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+
     shipped, test_course = load(REPO), load(graded[0])
     assert shipped.Execute.timeout == 30 and shipped.RobustExecute.notebook_timeout == 300
     assert test_course.Execute.timeout == TEST_CELL_TIMEOUT < 30
     assert test_course.RobustExecute.notebook_timeout == 300
     text, shipped_text = (graded[0] / "nbgrader_config.py").read_text(), (REPO / "nbgrader_config.py").read_text()
-    added = text[len(shipped_text):] if text.startswith(shipped_text) else text
+    added = text[len(shipped_text) :] if text.startswith(shipped_text) else text
     assert [line for line in added.splitlines() if line.strip() and not line.startswith("#")] == [
-        f"c.Execute.timeout = {TEST_CELL_TIMEOUT}"]
+        f"c.Execute.timeout = {TEST_CELL_TIMEOUT}"
+    ]

@@ -10,6 +10,7 @@ import pytest
 from traitlets.config import Config, Configurable
 
 import course
+
 from conftest import REPO
 
 CONFIG = (REPO / "nbgrader_config.py").read_text()
@@ -35,11 +36,20 @@ def test_every_setting_is_shown_in_the_config_with_its_default():
     assert shown == settings
 
 
-@pytest.mark.parametrize("changed", [("SandboxLimits", "cpu_seconds", 30), ("ParallelGrading", "cluster_window", 4),
-                                     ("Course", "due_dates", {"logistic_regression": "2027-01-15 23:59:00 UTC"})])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        ("SandboxLimits", "cpu_seconds", 30),
+        ("ParallelGrading", "cluster_window", 4),
+        ("Course", "due_dates", {"logistic_regression": "2027-01-15 23:59:00 UTC"}),
+    ],
+)
 def test_a_changed_setting_reaches_its_class(changed):
     cls_name, name, value = changed
     config = Config({cls_name: {name: value}})
-    classes = {cls.__name__: cls for module in pkgutil.walk_packages(course.__path__, "course.")
-               for _, cls in inspect.getmembers(importlib.import_module(module.name), inspect.isclass)}
+    classes = {
+        cls.__name__: cls
+        for module in pkgutil.walk_packages(course.__path__, "course.")
+        for _, cls in inspect.getmembers(importlib.import_module(module.name), inspect.isclass)
+    }
     assert getattr(classes[cls_name](config=config), name) == value

@@ -36,8 +36,11 @@ class StripCarriedIn(Preprocessor):
                 size = len(json.dumps(attachments[name]))
                 if size > self.max_attachment_bytes:
                     del attachments[name]
-                    cell.source += (f"\n\n*[the grader removed the attachment {name}: {size} bytes, over the "
-                                    f"limit of {self.max_attachment_bytes}]*")
+                    cell.source += (
+                        f"\n\n*[the grader removed the attachment {name}: {size} bytes, over the "
+                        f"limit of {self.max_attachment_bytes}]*"
+                    )
             cell.source = ATTACHMENT_REFERENCE.sub(
-                lambda ref: ref[0] if ref[1] in attachments else f"removed-{ref[0]}", cell.source)
+                lambda ref, kept=attachments: ref[0] if ref[1] in kept else f"removed-{ref[0]}", cell.source
+            )
         return nb, resources

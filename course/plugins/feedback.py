@@ -53,8 +53,9 @@ def exercises(nb):
         if not grading.get("grade"):
             continue
         name = (title or grading["grade_id"]).replace("`", "")
-        exercise = found.setdefault(name, dict(title=name, anchor=grading["grade_id"], score=0.0, points=0.0,
-                                               pending=False, failed=None))
+        exercise = found.setdefault(
+            name, dict(title=name, anchor=grading["grade_id"], score=0.0, points=0.0, pending=False, failed=None)
+        )
         score, points = grading.get("score"), float(grading.get("points") or 0.0)
         exercise["points"] += points
         exercise["pending"] |= score is None

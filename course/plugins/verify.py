@@ -52,10 +52,15 @@ def free_names(source):
             bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "get" and isinstance(node.func.value, ast.Call)
-              and getattr(node.func.value.func, "id", None) == "globals"
-              and node.args and isinstance(node.args[0], ast.Constant)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Call)
+            and getattr(node.func.value.func, "id", None) == "globals"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             loaded.add(node.args[0].value)  # globals().get("name")
     return sorted(loaded - bound - set(dir(builtins)))
 
@@ -77,10 +82,12 @@ class InjectRecorders(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        setup = ("import types as _course_types\n"
-                 "__course_record = _course_types.ModuleType('course_record')\n"
-                 f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
-                 "del _course_types")
+        setup = (
+            "import types as _course_types\n"
+            "__course_record = _course_types.ModuleType('course_record')\n"
+            f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
+            "del _course_types"
+        )
         cells = [injected_cell(setup)]
         for cell in nb.cells:
             if is_test_cell(cell):
@@ -109,11 +116,19 @@ class InvalidRecord(Exception):
     """A record that no recording code writes, or one larger than the grader decodes."""
 
 
-PLAIN_DTYPES = {order + code for order in "<>|=" for code in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
-                                                               "f2", "f4", "f8")}
+PLAIN_DTYPES = {
+    order + code
+    for order in "<>|="
+    for code in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")
+}
 SCALARS = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}
-ESTIMATOR_KINDS = {"coef_": "ndarray", "intercept_": "ndarray", "classes_": "ndarray", "n_iter_": "ndarray",
-                   "n_features_in_": "int"}
+ESTIMATOR_KINDS = {
+    "coef_": "ndarray",
+    "intercept_": "ndarray",
+    "classes_": "ndarray",
+    "n_iter_": "ndarray",
+    "n_features_in_": "int",
+}
 MAX_DECODED_ITEMS = 4_000_000  # numbers, characters and items a record may decode into, in all
 MAX_DEPTH = 8  # nested lists and tuples, as course.plugins.record encodes them
 TRUSTED = {"np": np, "numpy": np}  # names a test may read without importing them: always the grader's
@@ -179,8 +194,13 @@ class Decoder:
 
     def array(self, encoded):
         dtype, shape, data = self.dtype(encoded), encoded.get("shape"), encoded.get("data")
-        if not (type(shape) is list and len(shape) <= 32 and all(type(n) is int and n >= 0 for n in shape)
-                and type(data) is list and int(np.prod(shape, dtype=object)) == len(data)):
+        if not (
+            type(shape) is list
+            and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)
+            and type(data) is list
+            and int(np.prod(shape, dtype=object)) == len(data)
+        ):
             raise InvalidRecord("an array whose shape does not match its data")
         self.take(len(data))
         if not all(_number(item) for item in data):
@@ -192,8 +212,12 @@ class Decoder:
 
         estimator = LogisticRegression()
         params, attributes = encoded.get("params"), encoded.get("attributes")
-        if not (isinstance(params, dict) and isinstance(attributes, dict)
-                and set(params) <= set(estimator.get_params()) and set(attributes) <= set(ESTIMATOR_KINDS)):
+        if not (
+            isinstance(params, dict)
+            and isinstance(attributes, dict)
+            and set(params) <= set(estimator.get_params())
+            and set(attributes) <= set(ESTIMATOR_KINDS)
+        ):
             raise InvalidRecord("a model with parameters or attributes that no fitted LogisticRegression has")
         for name, value in params.items():
             if not isinstance(value, dict) or value.get("kind") not in ("none", *SCALARS):
@@ -210,16 +234,18 @@ class Replay:
     """A student's function, answered from the record of the calls the test made in the kernel."""
 
     def __init__(self, calls, decoder):
-        if not isinstance(calls, (list, tuple)) or not all(isinstance(call, dict) and type(call.get("key")) is str
-                                              for call in calls):
+        if not isinstance(calls, (list, tuple)) or not all(
+            isinstance(call, dict) and type(call.get("key")) is str for call in calls
+        ):
             raise InvalidRecord("a function without a list of calls")
         self.outcomes, self.decoder = {call["key"]: call for call in calls}, decoder
 
     def __call__(self, *args, **kwargs):
         call = self.outcomes.get(record.call_key(args, kwargs))
         if call is None:
-            raise AssertionError("the function was called differently when re-checked: "
-                                 "its results in the notebook cannot be trusted")
+            raise AssertionError(
+                "the function was called differently when re-checked: its results in the notebook cannot be trusted"
+            )
         if "error" in call:
             name, message = call["error"]
             error_class = getattr(builtins, str(name), None)
@@ -288,14 +314,21 @@ class VerifyRecords(Preprocessor):
             cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             if cell_record is None or cell_record.get("grade_id") != grade_id:
-                cell.outputs.append(error_output(
-                    "GraderError", "the grader could not read the answers this test checked, "
-                    "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)"))
+                cell.outputs.append(
+                    error_output(
+                        "GraderError",
+                        "the grader could not read the answers this test checked, "
+                        "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)",
+                    )
+                )
                 continue
             try:
                 replay(cell.source, cell_record)
             except Exception as error:  # the test failed when re-checked: report it like a failure
-                cell.outputs.append(error_output(
-                    type(error).__name__,
-                    f"{error} (this test passed inside the notebook but failed when the grader "
-                    "re-checked the answers outside it)"))
+                cell.outputs.append(
+                    error_output(
+                        type(error).__name__,
+                        f"{error} (this test passed inside the notebook but failed when the grader "
+                        "re-checked the answers outside it)",
+                    )
+                )

@@ -104,9 +104,12 @@ def read_gradebook(api, assignment):
 def manual_cells(submission):
     """The cells of `submission` waiting for a manual grade, named by notebook when there are several."""
     several = len(submission.notebooks) > 1
-    return [f"{notebook.name}: {grade.name}" if several else grade.name
-            for notebook in sorted(submission.notebooks, key=lambda n: n.name)
-            for grade in sorted(notebook.grades, key=lambda g: g.name) if grade.needs_manual_grade]
+    return [
+        f"{notebook.name}: {grade.name}" if several else grade.name
+        for notebook in sorted(submission.notebooks, key=lambda n: n.name)
+        for grade in sorted(notebook.grades, key=lambda g: g.name)
+        if grade.needs_manual_grade
+    ]
 
 
 def note_failures(path, student, answers, grade_cells, messages):
@@ -155,8 +158,10 @@ def report_data(api, assignment):
             failed[student] = ["submitted but not autograded yet: run the grading"]
             continue
         if not paths:
-            failed[student] = ["nbgrader could not autograde this submission (no autograded notebook; "
-                               "see the autograde log): fix it and grade it again, or grade it by hand"]
+            failed[student] = [
+                "nbgrader could not autograde this submission (no autograded notebook; "
+                "see the autograde log): fix it and grade it again, or grade it by hand"
+            ]
             continue
         reasons = [f"no autograded notebook {name}.ipynb" for name in recorded.layout if name not in paths]
         # As nbgrader's CSV export: the sum of the cell scores less the late penalty, at least 0.
@@ -172,7 +177,14 @@ def report_data(api, assignment):
         if reasons:
             failed[student] = reasons
 
-    return ReportData(assignment=assignment, max_score=recorded.max_score, exercises=list(exercises.values()),
-                      totals=totals, penalties=penalties, pending=pending,
-                      messages={name: dict(found) for name, found in messages.items()},
-                      failed=failed, submitted=len(students))
+    return ReportData(
+        assignment=assignment,
+        max_score=recorded.max_score,
+        exercises=list(exercises.values()),
+        totals=totals,
+        penalties=penalties,
+        pending=pending,
+        messages={name: dict(found) for name, found in messages.items()},
+        failed=failed,
+        submitted=len(students),
+    )

@@ -17,7 +17,8 @@ HOW_TO_ENABLE = (
     "unprivileged user namespaces (Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu 24.04+: "
     "sysctl kernel.apparmor_restrict_unprivileged_userns=0; in a container, run it with user "
     "namespaces allowed). Or grade with --no-sandbox, which runs student code as you, next to the "
-    "hidden tests and the gradebook.")
+    "hidden tests and the gradebook."
+)
 
 
 # Every namespace of its own (no network), no user namespaces inside, gone when the worker is.
@@ -39,11 +40,19 @@ def check_available():
     if bwrap is None:
         raise SandboxError(f"cannot sandbox student code: bubblewrap (bwrap) is not installed. {HOW_TO_ENABLE}")
     uid, gid = sandbox_user()
-    trial = subprocess.run([bwrap, *ISOLATION, "--ro-bind", "/", "/", "true"],
-                           capture_output=True, text=True, user=uid, group=gid, extra_groups=[], timeout=30)
+    trial = subprocess.run(
+        [bwrap, *ISOLATION, "--ro-bind", "/", "/", "true"],
+        capture_output=True,
+        text=True,
+        user=uid,
+        group=gid,
+        extra_groups=[],
+        timeout=30,
+    )
     if trial.returncode != 0:
-        raise SandboxError(f"cannot sandbox student code: bwrap failed ({trial.stderr.strip() or trial.returncode}). "
-                           f"{HOW_TO_ENABLE}")
+        raise SandboxError(
+            f"cannot sandbox student code: bwrap failed ({trial.stderr.strip() or trial.returncode}). {HOW_TO_ENABLE}"
+        )
 
 
 def python_executable():
@@ -72,11 +81,15 @@ def isolated_python(root, module):
     checkout than the installed one.
     """
     init = str(Path(root) / "course" / "__init__.py")
-    return [python_executable(), "-I", "-c",
-            "import importlib.util, sys; "
-            f"spec = importlib.util.spec_from_file_location('course', {init!r}); "
-            "package = importlib.util.module_from_spec(spec); sys.modules['course'] = package; "
-            f"spec.loader.exec_module(package); from {module} import main; main()"]
+    return [
+        python_executable(),
+        "-I",
+        "-c",
+        "import importlib.util, sys; "
+        f"spec = importlib.util.spec_from_file_location('course', {init!r}); "
+        "package = importlib.util.module_from_spec(spec); sys.modules['course'] = package; "
+        f"spec.loader.exec_module(package); from {module} import main; main()",
+    ]
 
 
 def read_only_roots():
@@ -93,8 +106,17 @@ def bwrap_command(roots, font_cache, info_fd, limits, scratch=None):
     size-capped tmpfs of WIPED, or in the tmpfs `scratch` maps them to (capped in
     files too). bwrap writes its child's pid to `info_fd` as JSON.
     """
-    command = [shutil.which("bwrap") or "bwrap", *ISOLATION, "--new-session", "--info-fd", str(info_fd),
-               "--proc", "/proc", "--dev", "/dev"]
+    command = [
+        shutil.which("bwrap") or "bwrap",
+        *ISOLATION,
+        "--new-session",
+        "--info-fd",
+        str(info_fd),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -105,8 +127,11 @@ def bwrap_command(roots, font_cache, info_fd, limits, scratch=None):
         if (Path("/etc") / name).exists():
             command += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for tmpfs in WIPED:  # first: the folders bound next may lie in /tmp
-        command += (["--bind", str(scratch[tmpfs]), tmpfs] if scratch
-                    else ["--size", str(limits.scratch_bytes), "--tmpfs", tmpfs])
+        command += (
+            ["--bind", str(scratch[tmpfs]), tmpfs]
+            if scratch
+            else ["--size", str(limits.scratch_bytes), "--tmpfs", tmpfs]
+        )
     command += ["--remount-ro", "/dev"]
     for destination, source in roots.items():
         command += ["--ro-bind", str(source), destination]
@@ -130,9 +155,16 @@ def as_nobody(command, roots, stage, limits):
     for number, destination in enumerate(WIPED):
         scratch[destination] = stage / f"tmpfs{number}"
         scratch[destination].mkdir(parents=True)
-        options = (f"size={limits.scratch_bytes},nr_inodes={limits.scratch_files},mode=0755,"
-                   f"uid={NOBODY},gid={NOBODY}")
+        options = f"size={limits.scratch_bytes},nr_inodes={limits.scratch_files},mode=0755,uid={NOBODY},gid={NOBODY}"
         mounts.append(f"mount -t tmpfs -o {options} tmpfs {shlex.quote(str(scratch[destination]))}")
     inner = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"] + command(staged, scratch)
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-            " && ".join(mounts + ["exec " + shlex.join(inner)])]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        " && ".join(mounts + ["exec " + shlex.join(inner)]),
+    ]

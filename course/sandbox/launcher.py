@@ -37,8 +37,11 @@ def folder_files(folder, max_bytes):
 
 def launch(connection_file, max_folder_bytes):
     """The kernelspec's argv: get a kernel from the sandbox's server and stand in for it until it exits."""
-    request = {"connection": json.loads(Path(connection_file).read_text()), "files": folder_files(os.getcwd(), max_folder_bytes),
-               "environment": {name: os.environ[name] for name in PASSED_ON if name in os.environ}}
+    request = {
+        "connection": json.loads(Path(connection_file).read_text()),
+        "files": folder_files(os.getcwd(), max_folder_bytes),
+        "environment": {name: os.environ[name] for name in PASSED_ON if name in os.environ},
+    }
     conn = socket.socket(socket.AF_UNIX)
     conn.connect(os.environ["COURSE_SANDBOX_SOCKET"])
     send(conn, request)

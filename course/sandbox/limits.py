@@ -15,9 +15,11 @@ class SandboxLimits(Configurable):
     file_bytes = Integer(64 * MB, help="Bytes a kernel may write to one file").tag(config=True)
     open_files = Integer(256, help="Files a kernel process may have open").tag(config=True)
     scratch_bytes = Integer(
-        256 * MB, help="Bytes of each of the sandbox's memory-backed folders: /scratch, /tmp, /dev/shm").tag(config=True)
+        256 * MB, help="Bytes of each of the sandbox's memory-backed folders: /scratch, /tmp, /dev/shm"
+    ).tag(config=True)
     scratch_files = Integer(
-        16_384, help="Files and folders in each of those folders (enforced when grading as root)").tag(config=True)
+        16_384, help="Files and folders in each of those folders (enforced when grading as root)"
+    ).tag(config=True)
     folder_bytes = Integer(
         64 * MB, help="Bytes of a submission's folder: a larger one is neither packed nor copied into the sandbox"
     ).tag(config=True)
@@ -25,8 +27,13 @@ class SandboxLimits(Configurable):
 
     def rlimits(self):
         """{resource: value} for setrlimit in each kernel."""
-        return {"cpu": self.cpu_seconds, "as": self.address_space_bytes, "nproc": self.processes,
-                "fsize": self.file_bytes, "nofile": self.open_files}
+        return {
+            "cpu": self.cpu_seconds,
+            "as": self.address_space_bytes,
+            "nproc": self.processes,
+            "fsize": self.file_bytes,
+            "nofile": self.open_files,
+        }
 
     def as_dict(self):
         """The settings as plain data, for a grading worker."""

@@ -10,8 +10,16 @@ import tempfile
 from pathlib import Path
 
 from ..studentfiles import remove_tree
-from .bwrap import (PACKAGE, SandboxError, as_nobody, bwrap_command, check_available, isolated_python,
-                    python_executable, read_only_roots)
+from .bwrap import (
+    PACKAGE,
+    SandboxError,
+    as_nobody,
+    bwrap_command,
+    check_available,
+    isolated_python,
+    python_executable,
+    read_only_roots,
+)
 from .limits import SandboxLimits
 from .scratch import empty_folder
 from .zygote import IPC
@@ -47,26 +55,35 @@ class Sandbox:
     def _write_kernelspec(self):
         spec = self.folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(json.dumps({
-            "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher") + [
-                "{connection_file}", str(self.limits.folder_bytes)],
-            "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
-            "display_name": "Python 3 (grading sandbox)", "language": "python", "interrupt_mode": "signal",
-        }))
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher")
+                    + ["{connection_file}", str(self.limits.folder_bytes)],
+                    "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
+                    "display_name": "Python 3 (grading sandbox)",
+                    "language": "python",
+                    "interrupt_mode": "signal",
+                }
+            )
+        )
 
     def _start_server(self):
         import matplotlib
+
         font_cache = self.folder / "font-cache"
         font_cache.mkdir()
         for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
             shutil.copy(fontlist, font_cache)
-        settings = json.dumps({"limits": self.limits.rlimits(), "environment": self.environment(),
-                               "mounts": list(read_only_roots())})
+        settings = json.dumps(
+            {"limits": self.limits.rlimits(), "environment": self.environment(), "mounts": list(read_only_roots())}
+        )
         server = isolated_python("/opt/course", "course.sandbox.zygote") + [str(self.listener.fileno()), settings]
         info_read, info_write = os.pipe()
 
         def command(roots, scratch=None):
             return bwrap_command(roots, font_cache, info_write, self.limits, scratch) + server
+
         if os.geteuid() == 0:
             self.folder.chmod(0o711)
             command = as_nobody(command, read_only_roots(), self.folder / "roots", self.limits)
@@ -74,9 +91,15 @@ class Sandbox:
             command = command(read_only_roots())
         self.log = self.folder / "server.log"  # what the server and its kernels write to stderr
         with self.log.open("w") as log:
-            process = subprocess.Popen(command, pass_fds=[self.listener.fileno(), info_write],
-                                       env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=log, text=True)
+            process = subprocess.Popen(
+                command,
+                pass_fds=[self.listener.fileno(), info_write],
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
         os.close(info_write)
         with os.fdopen(info_read, "rb") as info:
             self.server_pid = read_child_pid(info, self.limits.start_seconds)
@@ -104,8 +127,10 @@ class Sandbox:
         The sockets lie in the sandbox's own tmpfs; the grader reaches them through
         /proc/PID/root of the kernel server, a view the kernel cannot write to the host through.
         """
-        return {"Execute": {"kernel_name": KERNEL_NAME},
-                "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"}}
+        return {
+            "Execute": {"kernel_name": KERNEL_NAME},
+            "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"},
+        }
 
     def jupyter_environment(self):
         """Environment for the grading process: where the kernelspec and the connection files are."""

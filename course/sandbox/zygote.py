@@ -33,15 +33,27 @@ from .protocol import complete_messages, receive, send
 from .scratch import SCRATCH, kill_leftovers, wipe
 
 IPC = SCRATCH / "ipc" / "kernel"  # the kernel's IPC sockets are IPC-1, IPC-2, ...: nbgrader reaches them from outside
-PRELOAD = ["numpy", "pandas", "scipy.special", "sklearn.linear_model", "sklearn.preprocessing",
-           "sklearn.model_selection", "sklearn.metrics", "matplotlib", "matplotlib.figure",
-           "matplotlib.backends.backend_agg", "IPython", "ipykernel.kernelapp"]
+PRELOAD = [
+    "numpy",
+    "pandas",
+    "scipy.special",
+    "sklearn.linear_model",
+    "sklearn.preprocessing",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "matplotlib",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "IPython",
+    "ipykernel.kernelapp",
+]
 PR_SET_DUMPABLE = 4
 
 
 def preload():
     """Import what every kernel needs, once, as a fresh kernel would (inline backend, one thread)."""
     import importlib
+
     fonts = SCRATCH / "matplotlib"
     shutil.copytree("/opt/font-cache", fonts)  # matplotlib's font list, built once by the grader
     os.environ["MPLCONFIGDIR"] = str(fonts)
@@ -94,13 +106,15 @@ def run_kernel(conn, ready, limits, environment):
         connection_file.write_text(json.dumps({**request["connection"], "transport": "ipc", "ip": str(IPC)}))
         os.chdir(work)
         os.environ.clear()
-        os.environ.update(environment, **request["environment"], HOME=str(SCRATCH / "home"),
-                          MPLCONFIGDIR=str(SCRATCH / "home"))
+        os.environ.update(
+            environment, **request["environment"], HOME=str(SCRATCH / "home"), MPLCONFIGDIR=str(SCRATCH / "home")
+        )
         reseed()
         null = os.open(os.devnull, os.O_RDWR)  # before the kernel starts: it captures fds 1 and 2
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         from ipykernel.kernelapp import IPKernelApp
+
         app = IPKernelApp.instance()
         app.initialize(["-f", str(connection_file)])
     except BaseException:
@@ -117,6 +131,7 @@ def run_kernel(conn, ready, limits, environment):
 def reseed():
     """A forked kernel would otherwise repeat the server's random streams."""
     import numpy as np
+
     random.seed()
     np.random.seed()
 
