@@ -64,8 +64,8 @@ def make_exam_data(rng):
 
 def write_csv(path, header, columns, formats):
     lines = [",".join(header)]
-    for row in zip(*columns):
-        lines.append(",".join(fmt % value for fmt, value in zip(formats, row)))
+    for row in zip(*columns, strict=True):
+        lines.append(",".join(fmt % value for fmt, value in zip(formats, row, strict=True)))
     path.write_text("\n".join(lines) + "\n")
 
 

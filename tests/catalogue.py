@@ -127,7 +127,8 @@ LOGISTIC_REGRESSION = [
     Variant(
         "exam_scaler_fitted_on_all_data",
         {
-            "scale_exam_features": "exam_scaler = StandardScaler().fit(np.vstack([exam_features_train, exam_features_test]))\n"
+            "scale_exam_features": "exam_scaler = StandardScaler().fit(\n"
+            "    np.vstack([exam_features_train, exam_features_test]))\n"
             "exam_features_scaled_train = exam_scaler.transform(exam_features_train)\n"
             "exam_features_scaled_test = exam_scaler.transform(exam_features_test)"
         },
