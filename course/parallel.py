@@ -17,12 +17,16 @@ import atexit
 import os
 import tempfile
 import threading
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.util import Finalize
 from pathlib import Path
+from typing import Any
 
 from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
 from traitlets import Integer
 from traitlets.config import Configurable
 
@@ -34,6 +38,8 @@ from .sandbox.warm import Sandbox
 from .studentfiles import only_absolute_import_paths, read_folder, remove_tree
 
 _sandbox = None  # this worker's warm sandbox
+Payload = dict[str, Any]  # one student's grading, as plain data sent to a worker
+Outcome = dict[str, Any]  # what a worker sends back: results, or {"failure": "Name: message"}
 
 
 class ParallelGrading(Configurable):
@@ -47,7 +53,7 @@ class ParallelGrading(Configurable):
 _one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tasks in several threads
 
 
-def folder_bytes(folder, under):
+def folder_bytes(folder: Path | str, under: Path | str) -> dict[str, bytes]:
     """{path under `under`: bytes} of every file in `folder`, caches left out."""
     return {
         str(Path(under) / path.relative_to(folder)): path.read_bytes()
@@ -56,12 +62,12 @@ def folder_bytes(folder, under):
     }
 
 
-def course_folder(coursedir, kind, student, assignment):
+def course_folder(coursedir: CourseDirectory, kind: str, student: str, assignment: str) -> Path:
     """The folder of `kind` (a CourseDirectory trait: "submitted_directory", ...) for one student, as configured."""
     return Path(coursedir.format_path(getattr(coursedir, kind), student, assignment))
 
 
-def pack(coursedir, assignment, student, gradebook, limits):
+def pack(coursedir: CourseDirectory, assignment: str, student: str, gradebook: bytes, limits: SandboxLimits) -> Payload:
     """Everything a worker needs to grade one student, as plain data, by paths relative to the course root.
 
     The submission is read without following links (course/studentfiles.py):
@@ -91,14 +97,15 @@ def pack(coursedir, assignment, student, gradebook, limits):
 PRIVATE_GRADEBOOK = "gradebook.db"  # a worker's own, in its folder, whatever db_url the course sets
 
 
-def unpack(payload, folder):
+def unpack(payload: Payload, folder: Path) -> None:
+    """Write a payload's files and gradebook snapshot into a worker's folder."""
     for name, data in payload["files"].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     (folder / PRIVATE_GRADEBOOK).write_bytes(payload["gradebook"])
 
 
-def read_results(api, assignment, student):
+def read_results(api: NbGraderAPI, assignment: str, student: str) -> Outcome:
     """The grading in the worker's course as plain data: autograded files and per-notebook, per-cell results."""
     graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
@@ -115,7 +122,7 @@ def read_results(api, assignment, student):
     return {"files": folder_bytes(graded, "."), "notebooks": notebooks, "timestamp": timestamp}
 
 
-def warm_sandbox(limits=None):
+def warm_sandbox(limits: dict[str, int] | None = None) -> Sandbox:
     """This worker's sandbox, started on first use, and again if its server died or the limits changed."""
     global _sandbox
     limits = SandboxLimits(**(limits or {}))
@@ -135,7 +142,7 @@ DIRTY = (
 )
 
 
-def grade_payload(payload, sandboxed=True):
+def grade_payload(payload: Payload, sandboxed: bool = True) -> Outcome:
     """Worker: grade one packed student with nbgrader's autograder; return plain data.
 
     Every failure but a SandboxError comes back as {"failure": "Name: message"},
@@ -155,7 +162,7 @@ def grade_payload(payload, sandboxed=True):
         return result
 
 
-def grade_in_folder(payload, sandbox):
+def grade_in_folder(payload: Payload, sandbox: Sandbox | None) -> Outcome:
     """Grade one packed student in a folder of its own, removed afterwards whatever happens."""
     assignment, student = payload["assignment"], payload["student"]
     folder = Path(tempfile.mkdtemp(prefix=f"grade-{student}-"))
@@ -175,7 +182,7 @@ def grade_in_folder(payload, sandbox):
         remove_quietly(folder)
 
 
-def remove_quietly(folder):
+def remove_quietly(folder: Path | str) -> None:
     """Remove a grader's folder; a failure leaves it, and costs no student."""
     try:
         remove_tree(folder)
@@ -183,7 +190,7 @@ def remove_quietly(folder):
         pass
 
 
-def record_results(api, assignment, student, results):
+def record_results(api: NbGraderAPI, assignment: str, student: str, results: Outcome) -> None:
     """Coordinator: put a worker's autograded files in place and its results in the gradebook."""
     graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
     for path in sorted(graded.rglob("*"), reverse=True) if graded.is_dir() else ():
@@ -209,7 +216,9 @@ class NotSent(Exception):
     """The pool broke before this student was handed to it."""
 
 
-def outcomes(pool, students, payload, sandboxed, window):
+def outcomes(
+    pool: Executor, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool, window: int
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """(student, plain-data results or the exception) for each student, as they finish.
 
     At most `window` students are in flight, so only that many payloads (`payload(student)`) are in memory.
@@ -233,7 +242,9 @@ def outcomes(pool, students, payload, sandboxed, window):
                 yield student, error
 
 
-def on_cluster(scheduler, students, payload, sandboxed, window):
+def on_cluster(
+    scheduler: str, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool, window: int
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """Grade on the workers of a Dask scheduler; Dask itself reruns the work of a worker that dies."""
     from distributed import Client
 
@@ -241,7 +252,9 @@ def on_cluster(scheduler, students, payload, sandboxed, window):
         yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, window)
 
 
-def on_local_workers(jobs, students, payload, sandboxed):
+def on_local_workers(
+    jobs: int, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """Grade with `jobs` worker processes.
 
     A worker that is killed breaks the whole pool. The students who were in
@@ -286,11 +299,12 @@ def on_local_workers(jobs, students, payload, sandboxed):
         remove_quietly(scratch)
 
 
-def use_temporary_folder(folder):
+def use_temporary_folder(folder: str) -> None:
+    """Pool initializer: the worker's temporary files go under `folder`."""
     tempfile.tempdir = folder
 
 
-def check_sandbox():
+def check_sandbox() -> None:
     """Raise CourseError, saying why and how to fix it, unless student code can be sandboxed here."""
     try:
         check_available()
@@ -298,7 +312,15 @@ def check_sandbox():
         raise CourseError(str(error)) from None
 
 
-def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
+def grade_parallel(
+    api: NbGraderAPI,
+    assignment: str,
+    students: Iterable[str],
+    jobs: int,
+    on_done: Callable[[str, dict], None] | None = None,
+    sandboxed: bool = True,
+    scheduler: str | None = None,
+) -> dict[str, dict]:
     """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}.
 
     A SandboxError, the machine's problem rather than a student's, stops the grading as a CourseError.

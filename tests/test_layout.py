@@ -56,3 +56,14 @@ def test_commands_start_without_building_a_grammar():
     probe = "import sys, nbgrader.apps, course.__main__; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["False", "False"], run.stdout + run.stderr[-2000:]
+
+
+def test_public_functions_of_the_gradebook_parallel_and_verify_modules_are_typed():
+    untyped = []
+    for name in ("gradebook.py", "parallel.py", "plugins/verify.py"):
+        for node in ast.parse((PACKAGE / name).read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                if node.returns is None or any(argument.annotation is None for argument in arguments):
+                    untyped.append(f"{name}:{node.name}")
+    assert not untyped

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 from traitlets import Bool
 
@@ -37,7 +38,7 @@ RECORD_SOURCE = Path(record.__file__).read_text()
 INJECTED = "course_injected"
 
 
-def free_names(source):
+def free_names(source: str) -> list[str]:
     """Names a cell reads but does not define: the student's variables it uses."""
     tree = ast.parse(source)
     loaded, bound = set(), set()
@@ -65,12 +66,12 @@ def free_names(source):
     return sorted(loaded - bound - set(dir(builtins)))
 
 
-def is_test_cell(cell):
+def is_test_cell(cell: NotebookNode) -> bool:
     info = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and info.get("grade", False) and not info.get("solution", False)
 
 
-def injected_cell(source):
+def injected_cell(source: str) -> NotebookNode:
     cell = new_code_cell(source)
     cell.metadata[INJECTED] = True
     return cell
@@ -255,7 +256,7 @@ class Replay:
         return self.decoder.value(call.get("result"))
 
 
-def replay(source, cell_record):
+def replay(source: str, cell_record: dict) -> None:
     """Run a test cell's source on recorded data; raise what the test raises.
 
     Only the names the test reads from the student's namespace (free_names) are
@@ -277,15 +278,15 @@ def replay(source, cell_record):
         exec(compile(source, "<test cell>", "exec"), namespace)
 
 
-def error_output(name, message):
+def error_output(name: str, message: str) -> NotebookNode:
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
-def has_error(cell):
+def has_error(cell: NotebookNode) -> bool:
     return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
-def find_record(cell):
+def find_record(cell: NotebookNode) -> dict | None:
     for output in cell.get("outputs", []):
         if output.output_type == "display_data" and record.MIME in output.get("data", {}):
             data = output.data[record.MIME]
