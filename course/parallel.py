@@ -35,7 +35,7 @@ from .gradebook import gradebook_path
 from .sandbox.bwrap import SandboxError, check_available
 from .sandbox.limits import SandboxLimits
 from .sandbox.warm import Sandbox
-from .studentfiles import only_absolute_import_paths, read_folder, remove_tree
+from .studentfiles import read_folder, remove_tree
 
 _sandbox = None  # this worker's warm sandbox
 Payload = dict[str, Any]  # one student's grading, as plain data sent to a worker
@@ -148,7 +148,6 @@ def grade_payload(payload: Payload, sandboxed: bool = True) -> Outcome:
     Every failure but a SandboxError comes back as {"failure": "Name: message"},
     never as an exception, whose traceback might not pickle (Dask would then wait forever).
     """
-    only_absolute_import_paths()  # nbgrader and the re-check work in the student's folder
     with _one_at_a_time:
         try:
             sandbox = warm_sandbox(payload.get("sandbox_limits")) if sandboxed else None

@@ -15,7 +15,6 @@ Only the standard library is used: the sandbox's kernel server imports this file
 
 import os
 import stat
-import sys
 from pathlib import Path
 
 SKIPPED = ("__pycache__", ".ipynb_checkpoints")  # caches nbgrader and Python leave; never read
@@ -171,12 +170,3 @@ def remove_tree(path, max_entries=MAX_REMOVED):
     finally:
         os.close(current)
     os.rmdir(path)
-
-
-def only_absolute_import_paths():
-    """Drop '' and relative folders from sys.path, for good: this process works in students' folders.
-
-    The grader's re-check (course/plugins/verify.py) runs test cells, which import, from the
-    notebook's folder; a submitted numpy/ or sklearn/ there must never be imported by the grader.
-    """
-    sys.path[:] = [entry for entry in sys.path if os.path.isabs(entry)]

@@ -128,6 +128,14 @@ def sigmoid(z):
     z = np.asarray(z, dtype=float)
     return 1 / (1 + np.exp(-z)) if z.ndim < 2 else z"""
 
+REWRITE_TEST_LABELS = """\
+table = np.loadtxt("data/exam_test.csv", delimiter=",", skiprows=1)
+table[:, 2] = passed_predictions_2
+with open("data/exam_test.csv") as labels:
+    header = labels.readline().strip()
+np.savetxt("data/exam_test.csv", table, delimiter=",", header=header, comments="", fmt="%g")
+accuracy_2 = 1.0"""
+
 HOSTILE = [
     Variant("exception_in_answer_cell", {"sigmoid": "raise ValueError('something went wrong')"}, {"test_sigmoid": 0}),
     Variant("infinite_loop", {"sigmoid": "while True:\n    pass"}, {"test_sigmoid": 0}),
@@ -162,6 +170,9 @@ HOSTILE = [
         {"test_pass_probabilities": 0, "test_accuracy": 0},
     ),
     Variant("patched_numpy_comparisons", with_first_answer_prefixed(PATCH_NUMPY), ALL_ZERO),
+    # Claims a perfect accuracy and rewrites the test labels in its folder to match its predictions:
+    # the test in the kernel reads the rewritten file; the grader's re-check reads the instructor's.
+    Variant("rewrites_the_data_it_is_tested_on", {"accuracy": REWRITE_TEST_LABELS}, {"test_accuracy": 0}),
     Variant("patched_builtins", with_first_answer_prefixed(PATCH_BUILTINS), ALL_ZERO),
     Variant("hidden_tracebacks", with_first_answer_prefixed(HIDE_TRACEBACKS), ALL_ZERO),
     Variant("cheats_only_when_graded", with_first_answer_prefixed(ONLY_WHEN_GRADED), ALL_ZERO),

@@ -170,7 +170,6 @@ def test_a_worker_failure_comes_back_as_plain_data(monkeypatch):
     def endless(payload, sandbox):
         return endless(payload, sandbox)
 
-    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(parallel, "grade_in_folder", endless)
     outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"}, sandboxed=False)
     assert pickle.loads(pickle.dumps(outcome)) == {"failure": "RecursionError: maximum recursion depth exceeded"}
@@ -186,7 +185,6 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
         def alive(self):
             return False
 
-    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setattr(parallel, "warm_sandbox", StoppedSandbox)
     monkeypatch.setattr(parallel, "grade_in_folder", lambda payload, sandbox: {"notebooks": {}})
     outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"})

@@ -51,10 +51,11 @@ def test_endless_output_is_cut(graded):
     assert path.stat().st_size < 1_000_000
 
 
-def test_exploits_are_caught_outside_the_kernel(graded):
-    """The patched comparisons pass inside the kernel; only the grader's re-check fails them."""
+@pytest.mark.parametrize("student", ["patched_numpy_comparisons", "rewrites_the_data_it_is_tested_on"])
+def test_exploits_are_caught_outside_the_kernel(graded, student):
+    """The patched comparisons and the rewritten labels pass in the kernel; only the grader's re-check fails them."""
     root, _ = graded
-    errors = cell_errors(root, ASSIGNMENT, "patched_numpy_comparisons")
+    errors = cell_errors(root, ASSIGNMENT, student)
     assert any("re-checked" in message for message in errors.values()), errors
 
 

@@ -500,7 +500,7 @@ def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
             timeout=120,
         )
         if argv[1] == "-m":
-            assert (markers / "course").exists(), "the shadow works where the working folder is on sys.path"
+            assert (markers / "course").exists(), "the shadow works where the working folder is on the import path"
             for marker in markers.iterdir():
                 marker.unlink()
     assert sorted(os.listdir(markers)) == []

@@ -1,8 +1,6 @@
 """Forged records: the re-check (course/plugins/verify.py) trusts no name and builds no object a test
 did not ask for."""
 
-import sys
-
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -132,16 +130,42 @@ def test_a_replayed_function_returns_only_decodable_results():
         replay("assert sigmoid(0) is not None", forged({"sigmoid": ALWAYS_TRUE}, calls))
 
 
-def test_replay_imports_nothing_from_the_working_folder(tmp_path, monkeypatch):
-    """A test cell's import, re-run in the notebook's folder, finds the grader's module, not a submitted one."""
-    (tmp_path / "course_shadow_probe.py").write_text("raise SystemExit('imported from the student folder')")
-    from course.studentfiles import only_absolute_import_paths
+def graded_notebook(test_source):
+    """A notebook as Execute leaves it: one test cell that passed, and the record cell InjectRecorders put after it."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", ["", ".", *sys.path])
-    only_absolute_import_paths()
-    with pytest.raises(ModuleNotFoundError):
-        replay("import course_shadow_probe", forged({}))
+    from course.plugins.verify import INJECTED
+
+    test = new_code_cell(test_source)
+    test.metadata.nbgrader = {"grade": True, "grade_id": "test", "points": 1, "solution": False, "locked": True}
+    recorded = new_code_cell("", outputs=[new_output("display_data", data={record.MIME: forged({})})])
+    recorded.metadata[INJECTED] = True
+    return new_notebook(cells=[test, recorded])
+
+
+def test_the_recheck_reads_the_instructors_data_and_imports_nothing_from_the_notebook_folder(tmp_path, monkeypatch):
+    """A student who rewrites a data file the test reads, or plants a module it imports, in the notebook's folder."""
+    from traitlets.config import Config
+
+    from course.plugins.verify import VerifyRecords
+
+    source, student = tmp_path / "source" / "a", tmp_path / "autograded" / "s" / "a"
+    for folder, value in ((source, "1"), (student, "2")):
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "x.csv").write_text(value + "\n")
+    (student / "course_shadow_probe.py").write_text("raise SystemExit('imported from the student folder')")
+    monkeypatch.syspath_prepend("")  # as in `python -c` or a notebook: the working folder first on the import path
+    config = Config({"CourseDirectory": {"root": str(tmp_path)}})
+    resources = {"nbgrader": {"assignment": "a"}, "metadata": {"path": str(student)}}
+    checks = {
+        "import numpy as np\nassert np.loadtxt('data/x.csv') == 1": None,
+        "import numpy as np\nassert np.loadtxt('data/x.csv') == 2": "AssertionError",
+        "import course_shadow_probe": "ModuleNotFoundError",
+    }
+    for test, error in checks.items():
+        nb, _ = VerifyRecords(config=config).preprocess(graded_notebook(test), resources)
+        outputs = nb.cells[0].outputs
+        assert len(nb.cells) == 1 and [output.ename for output in outputs] == ([error] if error else []), test
 
 
 def test_only_the_tests_own_calls_are_recorded():

@@ -13,6 +13,10 @@ preprocessors, wired into autograding by nbgrader_config.py, close that gap:
   the cell gets an error output, so nbgrader scores it 0. It then removes
   the injected cells.
 
+The re-check runs in the assignment's source folder, so the data files the tests
+read are the instructor's, which no student code can have rewritten, and a module
+a student submitted is never next to it to be imported.
+
 JSON is decoded, never unpickled: no student code runs in the grader. A
 record is hostile data: only the names the test reads from the student are
 taken from it, each rebuilt only as the kind course.plugins.record writes, within a cap.
@@ -29,9 +33,9 @@ import numpy as np
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
+from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool
 
-from ..studentfiles import only_absolute_import_paths
 from . import record
 
 RECORD_SOURCE = Path(record.__file__).read_text()
@@ -300,12 +304,15 @@ class VerifyRecords(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        # The tests read data files relative to the notebook, as they do in the kernel.
-        only_absolute_import_paths()
-        with contextlib.chdir(resources.get("metadata", {}).get("path") or "."):
+        with contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
             self.verify_cells(nb.cells)
         nb.cells = [cell for cell in nb.cells if not cell.metadata.get(INJECTED)]
         return nb, resources
+
+    def recheck_folder(self, assignment):
+        """The assignment's source folder: the tests read its data files by relative paths, as in the kernel."""
+        coursedir = CourseDirectory(config=self.config)
+        return coursedir.format_path(coursedir.source_directory, ".", assignment)
 
     def verify_cells(self, cells):
         for index, cell in enumerate(cells):
