@@ -62,6 +62,14 @@ def make_course(root, cell_timeout=None):
     return api
 
 
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A course with every assignment generated, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("course")
+    make_course(root)
+    return root
+
+
 def release_notebook(root, assignment):
     return notebooks.read(Path(root) / "release" / assignment / f"{assignment}.ipynb")
 
