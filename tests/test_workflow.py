@@ -45,13 +45,15 @@ BACK_DATED = "2019-12-31 12:00:00.000000 UTC"
 EXPECTED_AUTO = {  # autograded points per assignment; alice also gets all manual points
     "logistic_regression": {"alice": 17, "bob": 11, "cy": 0},
     "logistic_regression_from_scratch": {"alice": 11, "bob": 8, "cy": 0},
+    "logistic_regression_evaluation": {"alice": 17, "bob": 11, "cy": 0},
 }
-MANUAL_POINTS = {"logistic_regression": 3, "logistic_regression_from_scratch": 2}
+MANUAL_POINTS = {"logistic_regression": 3, "logistic_regression_from_scratch": 2, "logistic_regression_evaluation": 3}
 
 
 def expected_raw(assignment, name):
     return EXPECTED_AUTO[assignment][name] + (MANUAL_POINTS[assignment] if name == "alice" else 0)
-MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch": "comparison"}
+MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch": "comparison",
+          "logistic_regression_evaluation": "costs"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")]
@@ -236,7 +238,8 @@ def test_grades_per_student_and_cell(term):
             bob = {g.name: g.score for nb in gradebook.find_submission(assignment, "bob").notebooks for g in nb.grades}
             lost = {"logistic_regression": ["test_scale_hours_guessed", "test_pass_probabilities",
                                             "test_sigmoid", "test_accuracy"],
-                    "logistic_regression_from_scratch": ["test_log_loss", "test_predict_class"]}[assignment]
+                    "logistic_regression_from_scratch": ["test_log_loss", "test_predict_class"],
+                    "logistic_regression_evaluation": ["test_confusion", "test_threshold", "test_brier"]}[assignment]
             assert all(bob[name] == 0 for name in lost)
 
 
