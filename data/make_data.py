@@ -94,7 +94,7 @@ def make_breast_cancer_data(rng):
 
 def write_rows(path, header, features, labels):
     lines = [",".join(header)]
-    for row, label in zip(features, labels):
+    for row, label in zip(features, labels, strict=True):
         lines.append(",".join([*(repr(float(value)) for value in row), str(int(label))]))
     path.write_text("\n".join(lines) + "\n")
 
