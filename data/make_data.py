@@ -83,7 +83,7 @@ def make_breast_cancer_data(rng):
     data = load_breast_cancer()
     features, malignant = data.data, (data.target == 0).astype(int)  # scikit-learn codes malignant as 0
     n_test = int(np.ceil(BREAST_CANCER_TEST_SIZE * len(malignant)))
-    n_test_malignant = int(round(n_test * malignant.mean()))
+    n_test_malignant = int(np.rint(n_test * malignant.mean()))
     test = np.zeros(len(malignant), dtype=bool)
     for label, count in [(1, n_test_malignant), (0, n_test - n_test_malignant)]:
         test[rng.choice(np.flatnonzero(malignant == label), size=count, replace=False)] = True
