@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all test test-fast demo lab release data grade feedback report export benchmark clean
+.PHONY: all lint test test-fast demo lab release data grade feedback report export benchmark clean
 
 all: test
 
@@ -45,8 +45,13 @@ $(BWRAP):
 $(CHROMIUM):
 	$(APT_INSTALL) chromium
 
-## test: unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
-test: $(STAMP) $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
+## lint: ruff's lint and format checks (pyproject.toml); `ruff format .` and `ruff check --fix .` fix most
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## test: lint, then unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
+test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
 	$(BIN)/python -m pytest tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -74,7 +79,7 @@ export: $(STAMP)
 
 ## benchmark: time course grade --jobs against stock nbgrader autograde (24 submissions, a few minutes)
 benchmark: $(STAMP) $(BWRAP)
-	$(BIN)/python benchmarks/autograde.py
+	$(BIN)/python -m benchmarks.autograde
 
 ## lab: open JupyterLab on the course (jupyter_server_config.py: Formgrader's Content-Security-Policy)
 lab: $(STAMP)

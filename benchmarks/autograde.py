@@ -1,6 +1,6 @@
 """Time `python -m course grade --jobs N` against stock sequential `nbgrader autograde`.
 
-    .venv/bin/python benchmarks/autograde.py [--submissions 24] [--jobs 2]
+    .venv/bin/python -m benchmarks.autograde [--submissions 24] [--jobs 2]   (from the repository root)
 
 Two courses get identical copies of the same submissions (the demo's sample
 students, perfect, typical and blank, in turn). One is graded by stock
@@ -25,7 +25,6 @@ from itertools import cycle
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from nbgrader.api import Gradebook  # noqa: E402
 
@@ -55,14 +54,18 @@ def timed(command, cwd):
 
 def cell_scores(root, assignment):
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        return {(submission.student.id, grade.name): grade.auto_score
-                for submission in gradebook.assignment_submissions(assignment)
-                for notebook in submission.notebooks for grade in notebook.grades}
+        return {
+            (submission.student.id, grade.name): grade.auto_score
+            for submission in gradebook.assignment_submissions(assignment)
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+        }
 
 
 def bare_kernel_seconds(runs):
     """Mean time to start a fresh kernel, import the libraries and shut it down."""
     from jupyter_client.manager import start_new_kernel
+
     started = time.perf_counter()
     for _ in range(runs):
         manager, client = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
@@ -86,16 +89,21 @@ def main(argv=None):
             make_course(root, args.assignment, args.submissions)
         floor = bare_kernel_seconds(args.floor_runs)
         stock_seconds = timed([sys.executable, "-m", "nbgrader", "autograde", args.assignment, "--force"], stock)
-        course_seconds = timed([sys.executable, "-m", "course", "grade", args.assignment, "--jobs", str(args.jobs)],
-                               course)
+        course_seconds = timed(
+            [sys.executable, "-m", "course", "grade", args.assignment, "--jobs", str(args.jobs)], course
+        )
         identical = cell_scores(stock, args.assignment) == cell_scores(course, args.assignment)
     speedup = stock_seconds / course_seconds
     work = course_seconds * args.jobs / args.submissions
     print(f"{args.submissions} submissions of {args.assignment}, {os.cpu_count()} cores")
-    print(f"stock nbgrader autograde, sequential:   {stock_seconds:6.1f} s  "
-          f"({stock_seconds / args.submissions:.2f} s per submission)")
-    print(f"course grade --jobs {args.jobs}, sandboxed:      {course_seconds:6.1f} s  "
-          f"({work:.2f} s of worker time per submission)")
+    print(
+        f"stock nbgrader autograde, sequential:   {stock_seconds:6.1f} s  "
+        f"({stock_seconds / args.submissions:.2f} s per submission)"
+    )
+    print(
+        f"course grade --jobs {args.jobs}, sandboxed:      {course_seconds:6.1f} s  "
+        f"({work:.2f} s of worker time per submission)"
+    )
     print(f"bare kernel importing the libraries:   {floor:6.2f} s  (the floor)")
     print(f"scores identical, cell by cell:        {'yes' if identical else 'NO'}")
     print(f"speedup:                               {speedup:6.2f}x  (target >= {SPEEDUP_TARGET}x)")

@@ -7,29 +7,36 @@ import warnings
 
 from sqlalchemy.exc import SAWarning
 
-from .nbgrader_api import CourseError, open_api
+from .common import CourseError, open_api
 
 
 def command_generate(api, args):
     from .release import generate
+
     generate(api, args.assignment)
     print(f"regenerated release/{args.assignment}")
 
 
 def command_release(api, args):
     from .release import release
+
     root, due = release(api, args.assignment)
     print(f"released {args.assignment} to {root}" + (f", due {due}" if due else ", no due date set"))
 
 
 def command_collect(api, args):
     from .collect import collect
+
     students, notes = collect(api, args.assignment)
     if not students and not notes:
-        raise CourseError(f"nothing submitted for {args.assignment} yet: students submit from JupyterLab's "
-                          f"Assignment List (or nbgrader submit {args.assignment}); then collect again")
-    print(f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/"
-          + (": " + ", ".join(students) if students else ""))
+        raise CourseError(
+            f"nothing submitted for {args.assignment} yet: students submit from JupyterLab's "
+            f"Assignment List (or nbgrader submit {args.assignment}); then collect again"
+        )
+    print(
+        f"{len(students)} submissions of {args.assignment} in {api.coursedir.submitted_directory}/"
+        + (": " + ", ".join(students) if students else "")
+    )
     for note in notes:
         print(note)
     return 1 if any(note.startswith("refused") for note in notes) else 0
@@ -43,22 +50,33 @@ def left_out(what, students):
 
 
 def command_grade(api, args):
-    from .grade import grade, students_to_grade
+    from .common import students_to_grade
+    from .grade import grade
     from .progress import Progress
     from .scores import totals
 
     progress = Progress(len(students_to_grade(api, args.assignment, args.student)))
     if args.no_sandbox:
-        print("warning: --no-sandbox: student code runs as you, with access to the hidden tests, the "
-              "gradebook and your files", file=sys.stderr)
-    results = grade(api, args.assignment, args.student, jobs=args.jobs, sandboxed=not args.no_sandbox,
-                    scheduler=args.scheduler,
-                    on_done=lambda student, result: progress.step(
-                        student if result["success"] else f"{student}: FAILED"))
+        print(
+            "warning: --no-sandbox: student code runs as you, with access to the hidden tests, the "
+            "gradebook and your files",
+            file=sys.stderr,
+        )
+    results = grade(
+        api,
+        args.assignment,
+        args.student,
+        jobs=args.jobs,
+        sandboxed=not args.no_sandbox,
+        scheduler=args.scheduler,
+        on_done=lambda student, result: progress.step(student if result["success"] else f"{student}: FAILED"),
+    )
     failed = sorted(student for student, result in results.items() if not result["success"])
     scores = totals(api, args.assignment, sorted(results))
-    print(f"graded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment}"
-          + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else ""))
+    print(
+        f"graded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment}"
+        + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else "")
+    )
     for student in sorted(student for student, result in results.items() if result.get("note")):
         print(f"note: {student}: {results[student]['note']}")
     if failed:
@@ -71,47 +89,63 @@ def command_grade(api, args):
 def command_feedback(api, args):
     from .feedback import generate_feedback
     from .gradebook import check_nothing_pending
+
     if not args.allow_pending:
         check_nothing_pending(api, args.assignment, args.student)
     written, missing = generate_feedback(api, args.assignment, args.student)
-    print(f"wrote feedback for {len(written)} of {len(written) + len(missing)} students "
-          f"under {api.coursedir.feedback_directory}/")
+    print(
+        f"wrote feedback for {len(written)} of {len(written) + len(missing)} students "
+        f"under {api.coursedir.feedback_directory}/"
+    )
     return left_out("feedback", missing)
 
 
 def command_return(api, args):
     from .feedback import return_feedback
     from .gradebook import check_nothing_pending
+
     if not args.allow_pending:
         check_nothing_pending(api, args.assignment)
     returned, missing = return_feedback(api, args.assignment)
-    print(f"returned feedback on {args.assignment} to {len(returned)} of {len(returned) + len(missing)} "
-          "students through the exchange")
+    print(
+        f"returned feedback on {args.assignment} to {len(returned)} of {len(returned) + len(missing)} "
+        "students through the exchange"
+    )
     return left_out("feedback returned", missing)
 
 
 def command_export(api, args):
     from .export import export_csv
+
     path, ungraded, skipped = export_csv(api, args.to)
     print(f"wrote {path}" + (f" (skipped, not released: {', '.join(skipped)})" if skipped else ""))
-    return left_out("score in the export", {f"{student} on {assignment}": "not autograded"
-                                             for assignment, students in ungraded.items() for student in students})
+    return left_out(
+        "score in the export",
+        {
+            f"{student} on {assignment}": "not autograded"
+            for assignment, students in ungraded.items()
+            for student in students
+        },
+    )
 
 
 def command_report(api, args):
     from .export import ungraded
     from .report import write_report
+
     print(f"wrote {write_report(api, args.assignment)}")
     return left_out("score in the report", dict.fromkeys(ungraded(api, args.assignment), "not autograded"))
 
 
 def command_status(api, args):
     from .status import format_rows, status_rows
+
     print(format_rows(status_rows(api, args.assignment)))
 
 
 def command_scores(api, args):
     from .scores import score_table
+
     print(score_table(api, args.assignment))
 
 
@@ -126,6 +160,7 @@ def command_released(api, args):
 
 def command_demo(api, args):
     from .demo import run_demo
+
     run_demo(api.coursedir.root, args.to)
 
 
@@ -133,8 +168,13 @@ COMMANDS = [
     # name, function, help, takes an assignment, takes --student
     ("release", command_release, "Regenerate ASSIGNMENT from source and release it to the exchange.", True, False),
     ("collect", command_collect, "Collect submissions of ASSIGNMENT from the exchange into submitted/.", True, False),
-    ("grade", command_grade, "Autograde submitted/*/ASSIGNMENT into the gradebook, each notebook in a sandbox.",
-     True, True),
+    (
+        "grade",
+        command_grade,
+        "Autograde submitted/*/ASSIGNMENT into the gradebook, each notebook in a sandbox.",
+        True,
+        True,
+    ),
     ("feedback", command_feedback, "Write feedback HTML for autograded students, without hidden tests.", True, True),
     ("return", command_return, "Return generated feedback to the students through the exchange.", True, False),
     ("export", command_export, "Export the gradebook to a CSV file.", False, False),
@@ -142,17 +182,31 @@ COMMANDS = [
     ("status", command_status, "Who submitted, who is graded, who needs manual grading, who is late.", True, False),
     ("scores", command_scores, "Print each student's score on each exercise.", True, False),
     ("generate", command_generate, "Regenerate release/ASSIGNMENT from source/ASSIGNMENT only.", True, False),
-    ("released", command_released, "List the assignments released to the exchange (the others on stderr).",
-     False, False),
-    ("demo", command_demo, "The whole path on sample students, in a demo course of its own (your course "
-                           "is not touched).", False, False),
+    (
+        "released",
+        command_released,
+        "List the assignments released to the exchange (the others on stderr).",
+        False,
+        False,
+    ),
+    (
+        "demo",
+        command_demo,
+        "The whole path on sample students, in a demo course of its own (your course is not touched).",
+        False,
+        False,
+    ),
 ]
 
 
 def add_course_options(parser, default_root):
     parser.add_argument("--root", default=default_root, help="the course root (default: the current folder)")
-    parser.add_argument("--exchange", metavar="DIR", default=None if default_root == "." else argparse.SUPPRESS,
-                        help="the exchange root (default: c.Exchange.root)")
+    parser.add_argument(
+        "--exchange",
+        metavar="DIR",
+        default=None if default_root == "." else argparse.SUPPRESS,
+        help="the exchange root (default: c.Exchange.root)",
+    )
 
 
 def parser():
@@ -168,22 +222,34 @@ def parser():
         if takes_students:
             command.add_argument("--student", nargs="+", metavar="ID", help="only these students")
     commands.choices["grade"].add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
-        help="grade N students at once in worker processes (default: the number of cores; 1: one by one)")
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="grade N students at once in worker processes (default: the number of cores; 1: one by one)",
+    )
     commands.choices["grade"].add_argument(
-        "--scheduler", metavar="tcp://HOST:PORT",
-        help="grade on the workers of this Dask distributed scheduler instead of local processes")
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="grade on the workers of this Dask distributed scheduler instead of local processes",
+    )
     commands.choices["grade"].add_argument(
-        "--no-sandbox", action="store_true",
-        help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)")
+        "--no-sandbox",
+        action="store_true",
+        help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)",
+    )
     for name in ("feedback", "return"):
         commands.choices[name].add_argument(
-            "--allow-pending", action="store_true",
-            help="go ahead although written answers still wait for a hand grade (they count 0 in the feedback)")
-    commands.choices["demo"].add_argument("--to", metavar="DIR",
-                                          help="a new folder for the demo course (default: a new temporary folder)")
-    commands.choices["export"].add_argument("--to", default="grades.csv",
-                                            help="the CSV file, from the course root (default: grades.csv)")
+            "--allow-pending",
+            action="store_true",
+            help="go ahead although written answers still wait for a hand grade (they count 0 in the feedback)",
+        )
+    commands.choices["demo"].add_argument(
+        "--to", metavar="DIR", help="a new folder for the demo course (default: a new temporary folder)"
+    )
+    commands.choices["export"].add_argument(
+        "--to", default="grades.csv", help="the CSV file, from the course root (default: grades.csv)"
+    )
     return main
 
 

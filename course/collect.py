@@ -21,14 +21,13 @@ import os
 import pwd
 import shutil
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nbgrader.utils import parse_utc
 
+from .common import CourseError, check_assignment, exchange_root
 from .limits import SubmissionLimits
-from .nbgrader_api import CourseError, check_assignment
-from .release import exchange_root
 from .studentfiles import InvalidSubmission, read_folder, walk, write_folder
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # as nbgrader's submit writes it
@@ -78,7 +77,7 @@ def changed(entry):
     for relative, info in walk(entry):
         times.append(info.st_ctime)
         times += [os.lstat(entry / parent).st_ctime for parent in Path(relative).parents if parent != Path(".")]
-    return datetime.fromtimestamp(max(times), timezone.utc)
+    return datetime.fromtimestamp(max(times), UTC)
 
 
 def stated_time(files):
@@ -86,7 +85,7 @@ def stated_time(files):
     if "timestamp.txt" not in files:
         return None, "it has no timestamp.txt"
     try:
-        return parse_utc(files["timestamp.txt"].decode().strip()).replace(tzinfo=timezone.utc), None
+        return parse_utc(files["timestamp.txt"].decode().strip()).replace(tzinfo=UTC), None
     except (UnicodeDecodeError, ValueError, OverflowError):
         return None, "its timestamp.txt is not a time"
 
@@ -94,7 +93,7 @@ def stated_time(files):
 def recorded_time(folder):
     """The submission time in an already collected folder, or None."""
     try:
-        return parse_utc((folder / "timestamp.txt").read_text().strip()).replace(tzinfo=timezone.utc)
+        return parse_utc((folder / "timestamp.txt").read_text().strip()).replace(tzinfo=UTC)
     except (OSError, UnicodeDecodeError, ValueError, OverflowError):
         return None
 

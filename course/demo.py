@@ -13,10 +13,10 @@ from pathlib import Path
 
 from . import samples
 from .collect import collect
+from .common import CourseError, open_api
 from .export import export_csv
 from .feedback import generate_feedback, return_feedback
 from .grade import grade
-from .nbgrader_api import CourseError, open_api
 from .release import release
 from .report import write_report
 from .scores import score_table

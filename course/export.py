@@ -7,8 +7,19 @@ from nbgrader.api import MissingEntry
 
 from .gradebook import open_gradebook
 
-COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-           "raw_score", "late_submission_penalty", "score", "max_score"]
+COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list: a spreadsheet may run such a cell
 
 
@@ -37,18 +48,32 @@ def grade_rows(gradebook, assignments):
         if assignment.name not in assignments:
             continue
         for student in gradebook.students:
-            row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
-                   "last_name": student.last_name, "first_name": student.first_name, "email": student.email,
-                   "max_score": assignment.max_score, "timestamp": "", "raw_score": 0.0,
-                   "late_submission_penalty": 0.0, "score": 0.0}
+            row = {
+                "assignment": assignment.name,
+                "duedate": assignment.duedate,
+                "student_id": student.id,
+                "last_name": student.last_name,
+                "first_name": student.first_name,
+                "email": student.email,
+                "max_score": assignment.max_score,
+                "timestamp": "",
+                "raw_score": 0.0,
+                "late_submission_penalty": 0.0,
+                "score": 0.0,
+            }
             try:
                 submission = gradebook.find_submission(assignment.name, student.id)
             except MissingEntry:
                 yield row
                 continue
             penalty = submission.late_submission_penalty
-            yield {**row, "timestamp": submission.timestamp, "raw_score": submission.score,
-                   "late_submission_penalty": penalty, "score": max(0.0, submission.score - penalty)}
+            yield {
+                **row,
+                "timestamp": submission.timestamp,
+                "raw_score": submission.score,
+                "late_submission_penalty": penalty,
+                "score": max(0.0, submission.score - penalty),
+            }
 
 
 def ungraded(api, assignment):
@@ -59,8 +84,11 @@ def ungraded(api, assignment):
 def exported(api, gradebook):
     """The assignments to export: those released to the exchange or with a submission in the gradebook."""
     released = set(api.get_released_assignments())
-    return sorted(assignment.name for assignment in gradebook.assignments
-                  if assignment.name in released or gradebook.assignment_submissions(assignment.name))
+    return sorted(
+        assignment.name
+        for assignment in gradebook.assignments
+        if assignment.name in released or gradebook.assignment_submissions(assignment.name)
+    )
 
 
 def export_csv(api, destination="grades.csv"):

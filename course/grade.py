@@ -2,26 +2,12 @@
 
 from pathlib import Path
 
+from .common import students_to_grade
 from .gradebook import open_gradebook, recorded_assignment
 from .limits import SubmissionLimits
-from .nbgrader_api import CourseError, check_assignment
-from .parallel import grade_parallel
-from .sandbox import SandboxError, check_available
+from .parallel import check_sandbox, grade_parallel
 from .schedule import apply_due_date
 from .studentfiles import InvalidSubmission
-
-
-def students_to_grade(api, assignment, students=None):
-    """The students to grade: all who submitted, or the given ones, checked against submitted/."""
-    check_assignment(api, assignment)
-    submitted = sorted(api.get_submitted_students(assignment))
-    if not submitted:
-        raise CourseError(f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
-                          f"collect them first (python -m course collect {assignment})")
-    missing = sorted(set(students or ()) - set(submitted))
-    if missing:
-        raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")
-    return list(students) if students else submitted
 
 
 def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, scheduler=None):
@@ -29,7 +15,7 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
 
     `jobs` local worker processes, or the Dask cluster at `scheduler`, grade
     private copies, each student's notebook in a sandbox unless `sandboxed` is
-    False (course/parallel.py, course/sandbox.py). `on_done(student, result)` is
+    False (course/parallel.py, course/sandbox/). `on_done(student, result)` is
     called after each student, for progress reports. A submission over the caps of
     c.SubmissionLimits (course/limits.py) fails here, before it is packed for a worker.
     """
@@ -37,17 +23,14 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     with open_gradebook(api) as gradebook:
         recorded_assignment(gradebook, assignment)
     apply_due_date(api, assignment)
-    try:
-        if sandboxed and scheduler is None:
-            check_available()
-        refused = refusals(api, assignment, students)
-        for student, result in refused.items():
-            if on_done:
-                on_done(student, result)
-        accepted = [student for student in students if student not in refused]
-        return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler)}
-    except SandboxError as error:
-        raise CourseError(str(error)) from None
+    if sandboxed and scheduler is None:
+        check_sandbox()
+    refused = refusals(api, assignment, students)
+    for student, result in refused.items():
+        if on_done:
+            on_done(student, result)
+    accepted = [student for student in students if student not in refused]
+    return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler)}
 
 
 def refusals(api, assignment, students):
@@ -58,8 +41,9 @@ def refusals(api, assignment, students):
     released notebooks there (renamed).
     """
     limits, refused = SubmissionLimits(config=api.config), {}
-    released = sorted(path.name for path in
-                      Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb"))
+    released = sorted(
+        path.name for path in Path(api.coursedir.root, api.coursedir.release_directory, assignment).glob("*.ipynb")
+    )
     for student in students:
         folder = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
         try:
@@ -69,8 +53,10 @@ def refusals(api, assignment, students):
                     raise InvalidSubmission(f"{name} is a folder, not a notebook")
             if not any((folder / name).is_file() for name in released):
                 found = ", ".join(sorted(path.name for path in folder.glob("*.ipynb"))) or "none"
-                raise InvalidSubmission(f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
-                                        f"(notebooks submitted: {found})")
+                raise InvalidSubmission(
+                    f"{' and '.join(released)} {'are' if len(released) > 1 else 'is'} missing "
+                    f"(notebooks submitted: {found})"
+                )
         except InvalidSubmission as error:
             refused[student] = {"success": False, "error": f"InvalidSubmission: {error}"}  # as a worker would say
     return refused

@@ -7,14 +7,14 @@ from pathlib import Path
 from nbgrader.api import Assignment, Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from .nbgrader_api import CourseError
+from .common import CourseError
 
 
 def gradebook_path(api: NbGraderAPI) -> Path | None:
     """The gradebook's file, or None when it is not SQLite."""
     url = api.coursedir.db_url
     prefix = "sqlite:///"
-    return Path(url[len(prefix):]) if url.startswith(prefix) else None
+    return Path(url[len(prefix) :]) if url.startswith(prefix) else None
 
 
 @contextmanager
@@ -39,8 +39,9 @@ def pending_manual_grades(gradebook: Gradebook, assignment: str) -> dict[str, li
     """{student: [cells]} of the graded submissions whose answers still wait for a hand grade."""
     pending = {}
     for submission in gradebook.assignment_submissions(assignment):
-        cells = sorted(grade.name for notebook in submission.notebooks for grade in notebook.grades
-                       if grade.needs_manual_grade)
+        cells = sorted(
+            grade.name for notebook in submission.notebooks for grade in notebook.grades if grade.needs_manual_grade
+        )
         if cells:
             pending[submission.student.id] = cells
     return pending
@@ -54,8 +55,10 @@ def check_nothing_pending(api: NbGraderAPI, assignment: str, students: Collectio
     pending = {student: cells for student, cells in pending.items() if students is None or student in students}
     if pending:
         who = "; ".join(f"{student} ({', '.join(cells)})" for student, cells in sorted(pending.items()))
-        raise CourseError(f"manual grading is pending for {len(pending)} student(s): {who}. Grade them in "
-                          "Formgrader first, or give --allow-pending to send feedback that scores them 0")
+        raise CourseError(
+            f"manual grading is pending for {len(pending)} student(s): {who}. Grade them in "
+            "Formgrader first, or give --allow-pending to send feedback that scores them 0"
+        )
 
 
 def exercise_of(grade_name: str, answer_names: Collection[str]) -> str:
@@ -81,7 +84,10 @@ def cell_scores(gradebook: Gradebook, assignment: str) -> Scores:
             for grade in notebook.grades:
                 name = exercise_of(grade.name, answers)
                 score, maximum, manual = exercises.get(name, (0.0, 0.0, False))
-                exercises[name] = (score + (grade.score or 0.0), maximum + grade.max_score,
-                                   manual or grade.needs_manual_grade)
+                exercises[name] = (
+                    score + (grade.score or 0.0),
+                    maximum + grade.max_score,
+                    manual or grade.needs_manual_grade,
+                )
         table[submission.student.id] = exercises
     return table

@@ -1,11 +1,9 @@
 """Read and fill nbgrader notebooks: answer cells, solutions and submissions."""
 
-import re
 from pathlib import Path
 
 import nbformat
-
-SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+from nbgrader.preprocessors import ClearSolutions
 
 
 def read(path):
@@ -20,15 +18,18 @@ def is_answer_cell(cell):
     return cell.metadata.get("nbgrader", {}).get("solution", False)
 
 
-def solutions(source_notebook):
+def solutions(source_notebook, config=None):
     """The reference answer of each answer cell, code or written, as a student would type it.
 
-    That is the source notebook's cell with the solution markers removed.
+    That is the source notebook's cell without the lines that hold the solution
+    delimiters of nbgrader's ClearSolutions (as `config` sets them), as nbgrader finds them.
     """
+    clear = ClearSolutions(config=config)
+    markers = (clear.begin_solution_delimeter, clear.end_solution_delimeter)
     answers = {}
     for cell in source_notebook.cells:
         if is_answer_cell(cell):
-            lines = [line for line in cell.source.splitlines() if not SOLUTION_MARKER.match(line)]
+            lines = [line for line in cell.source.splitlines() if not any(marker in line for marker in markers)]
             answers[grade_id(cell)] = "\n".join(lines)
     return answers
 

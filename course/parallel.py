@@ -9,103 +9,148 @@ cell's results. The coordinator records them in the real gradebook through
 nbgrader's API. A worker that fails or is killed costs that one student, who
 is reported and can be regraded alone.
 
-Workers keep one warm sandbox (course/sandbox.py) for all the students they grade.
+Workers keep one warm sandbox (course/sandbox/) for all the students they grade; this module
+alone uses that package.
 """
 
 import atexit
 import os
 import tempfile
 import threading
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.util import Finalize
 from pathlib import Path
+from typing import Any
 
 from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets import Integer
+from traitlets.config import Configurable
 
+from .common import CourseError, last_line, open_api
 from .gradebook import gradebook_path
-from .nbgrader_api import last_line, open_api
-from .sandbox import MAX_FOLDER_BYTES, Sandbox, SandboxError
+from .sandbox.bwrap import SandboxError, check_available
+from .sandbox.limits import SandboxLimits
+from .sandbox.warm import Sandbox
 from .studentfiles import read_folder, remove_tree
-from .verify import only_absolute_import_paths
 
 _sandbox = None  # this worker's warm sandbox
-CLUSTER_WINDOW = 64  # students in flight on a Dask cluster
+Payload = dict[str, Any]  # one student's grading, as plain data sent to a worker
+Outcome = dict[str, Any]  # what a worker sends back: results, or {"failure": "Name: message"}
+
+
+class ParallelGrading(Configurable):
+    """How `course grade` hands students to its workers."""
+
+    cluster_window = Integer(
+        64, help="Students in flight on a Dask cluster at once: only their submissions are in the coordinator's memory"
+    ).tag(config=True)
+
+
 _one_at_a_time = threading.Lock()  # a sandbox runs one kernel; Dask may run tasks in several threads
 
 
-def folder_bytes(folder, under):
+def folder_bytes(folder: Path | str, under: Path | str) -> dict[str, bytes]:
     """{path under `under`: bytes} of every file in `folder`, caches left out."""
-    return {str(Path(under) / path.relative_to(folder)): path.read_bytes()
-            for path in sorted(Path(folder).rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts}
+    return {
+        str(Path(under) / path.relative_to(folder)): path.read_bytes()
+        for path in sorted(Path(folder).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts
+    }
 
 
-def pack(root, assignment, student, gradebook):
-    """Everything a worker needs to grade one student, as plain data.
+def course_folder(coursedir: CourseDirectory, kind: str, student: str, assignment: str) -> Path:
+    """The folder of `kind` (a CourseDirectory trait: "submitted_directory", ...) for one student, as configured."""
+    return Path(coursedir.format_path(getattr(coursedir, kind), student, assignment))
+
+
+def pack(coursedir: CourseDirectory, assignment: str, student: str, gradebook: bytes, limits: SandboxLimits) -> Payload:
+    """Everything a worker needs to grade one student, as plain data, by paths relative to the course root.
 
     The submission is read without following links (course/studentfiles.py):
     a link, a FIFO or a hard link raises InvalidSubmission, which fails that student only.
     """
-    root = Path(root)
-    submitted = f"submitted/{student}/{assignment}"
-    files = {"nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
-             **folder_bytes(root / "course", "course"),
-             **folder_bytes(root / "source" / assignment, f"source/{assignment}"),
-             **{f"{submitted}/{name}": data for name, data in read_folder(root / submitted, MAX_FOLDER_BYTES).items()}}
-    return {"assignment": assignment, "student": student, "files": files, "gradebook": gradebook}
+    root = Path(coursedir.root)
+    source = course_folder(coursedir, "source_directory", ".", assignment)
+    submitted = course_folder(coursedir, "submitted_directory", student, assignment)
+    files = {
+        "nbgrader_config.py": (root / "nbgrader_config.py").read_bytes(),
+        **folder_bytes(root / "course", "course"),
+        **folder_bytes(source, source.relative_to(root)),
+        **{
+            str(submitted.relative_to(root) / name): data
+            for name, data in read_folder(submitted, limits.folder_bytes).items()
+        },
+    }
+    return {
+        "assignment": assignment,
+        "student": student,
+        "files": files,
+        "gradebook": gradebook,
+        "sandbox_limits": limits.as_dict(),
+    }
 
 
-def unpack(payload, folder):
+PRIVATE_GRADEBOOK = "gradebook.db"  # a worker's own, in its folder, whatever db_url the course sets
+
+
+def unpack(payload: Payload, folder: Path) -> None:
+    """Write a payload's files and gradebook snapshot into a worker's folder."""
     for name, data in payload["files"].items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
-    (folder / "gradebook.db").write_bytes(payload["gradebook"])
+    (folder / PRIVATE_GRADEBOOK).write_bytes(payload["gradebook"])
 
 
-def read_results(folder, course_id, assignment, student):
-    """The grading in `folder` as plain data: autograded files and per-notebook, per-cell results."""
-    graded = folder / "autograded" / student / assignment
-    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}", course_id) as gradebook:
+def read_results(api: NbGraderAPI, assignment: str, student: str) -> Outcome:
+    """The grading in the worker's course as plain data: autograded files and per-notebook, per-cell results."""
+    graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         notebooks = {
             notebook.name: {
                 "grades": {g.name: [g.auto_score, g.needs_manual_grade] for g in notebook.grades},
                 "comments": {c.name: c.auto_comment for c in notebook.comments},
                 "late_submission_penalty": notebook.late_submission_penalty,
-            } for notebook in submission.notebooks}
+            }
+            for notebook in submission.notebooks
+        }
         timestamp = submission.timestamp.isoformat() if submission.timestamp else None
     return {"files": folder_bytes(graded, "."), "notebooks": notebooks, "timestamp": timestamp}
 
 
-def warm_sandbox():
-    """This worker's sandbox, started on first use and again if its server died."""
+def warm_sandbox(limits: dict[str, int] | None = None) -> Sandbox:
+    """This worker's sandbox, started on first use, and again if its server died or the limits changed."""
     global _sandbox
-    if _sandbox is not None and not _sandbox.alive():
+    limits = SandboxLimits(**(limits or {}))
+    if _sandbox is not None and (not _sandbox.alive() or _sandbox.limits.as_dict() != limits.as_dict()):
         _sandbox.close()
         _sandbox = None
     if _sandbox is None:
-        _sandbox = Sandbox()
+        _sandbox = Sandbox(limits)
         atexit.register(_sandbox.close)
         Finalize(_sandbox, _sandbox.close, exitpriority=10)  # pool workers leave by os._exit, past atexit
         os.environ.update(_sandbox.jupyter_environment())
     return _sandbox
 
 
-DIRTY = ("the sandbox could not be emptied after this notebook (see the server log); "
-         "a fresh sandbox grades the next student")
+DIRTY = (
+    "the sandbox could not be emptied after this notebook (see the server log); a fresh sandbox grades the next student"
+)
 
 
-def grade_payload(payload, sandboxed=True):
+def grade_payload(payload: Payload, sandboxed: bool = True) -> Outcome:
     """Worker: grade one packed student with nbgrader's autograder; return plain data.
 
     Every failure but a SandboxError comes back as {"failure": "Name: message"},
     never as an exception, whose traceback might not pickle (Dask would then wait forever).
     """
-    only_absolute_import_paths()  # nbgrader and the re-check work in the student's folder
     with _one_at_a_time:
         try:
-            sandbox = warm_sandbox() if sandboxed else None
+            sandbox = warm_sandbox(payload.get("sandbox_limits")) if sandboxed else None
             result = grade_in_folder(payload, sandbox)
         except SandboxError:
             raise
@@ -116,13 +161,14 @@ def grade_payload(payload, sandboxed=True):
         return result
 
 
-def grade_in_folder(payload, sandbox):
+def grade_in_folder(payload: Payload, sandbox: Sandbox | None) -> Outcome:
     """Grade one packed student in a folder of its own, removed afterwards whatever happens."""
     assignment, student = payload["assignment"], payload["student"]
     folder = Path(tempfile.mkdtemp(prefix=f"grade-{student}-"))
     try:
         unpack(payload, folder)
-        api = open_api(folder, **(sandbox.nbgrader_overrides() if sandbox else {}))
+        private = {"CourseDirectory": {"db_url": f"sqlite:///{folder / PRIVATE_GRADEBOOK}"}}
+        api = open_api(folder, **private, **(sandbox.nbgrader_overrides() if sandbox else {}))
         try:
             result = api.autograde(assignment, student, force=True, create=True)
         finally:
@@ -130,12 +176,12 @@ def grade_in_folder(payload, sandbox):
                 sandbox.clear_runtime()
         if not result["success"]:
             raise RuntimeError(last_line(result))
-        return read_results(folder, api.coursedir.course_id, assignment, student)
+        return read_results(api, assignment, student)
     finally:
         remove_quietly(folder)
 
 
-def remove_quietly(folder):
+def remove_quietly(folder: Path | str) -> None:
     """Remove a grader's folder; a failure leaves it, and costs no student."""
     try:
         remove_tree(folder)
@@ -143,9 +189,9 @@ def remove_quietly(folder):
         pass
 
 
-def record(api, assignment, student, results):
+def record_results(api: NbGraderAPI, assignment: str, student: str, results: Outcome) -> None:
     """Coordinator: put a worker's autograded files in place and its results in the gradebook."""
-    graded = Path(api.coursedir.root) / "autograded" / student / assignment
+    graded = course_folder(api.coursedir, "autograded_directory", student, assignment)
     for path in sorted(graded.rglob("*"), reverse=True) if graded.is_dir() else ():
         path.rmdir() if path.is_dir() else path.unlink()
     for name, data in results["files"].items():
@@ -169,7 +215,9 @@ class NotSent(Exception):
     """The pool broke before this student was handed to it."""
 
 
-def outcomes(pool, students, payload, sandboxed, window):
+def outcomes(
+    pool: Executor, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool, window: int
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """(student, plain-data results or the exception) for each student, as they finish.
 
     At most `window` students are in flight, so only that many payloads (`payload(student)`) are in memory.
@@ -193,14 +241,19 @@ def outcomes(pool, students, payload, sandboxed, window):
                 yield student, error
 
 
-def on_cluster(scheduler, students, payload, sandboxed):
+def on_cluster(
+    scheduler: str, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool, window: int
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """Grade on the workers of a Dask scheduler; Dask itself reruns the work of a worker that dies."""
     from distributed import Client
+
     with Client(scheduler, timeout=30) as client:
-        yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, CLUSTER_WINDOW)
+        yield from outcomes(client.get_executor(pure=False), students, payload, sandboxed, window)
 
 
-def on_local_workers(jobs, students, payload, sandboxed):
+def on_local_workers(
+    jobs: int, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool
+) -> Iterator[tuple[str, Outcome | Exception]]:
     """Grade with `jobs` worker processes.
 
     A worker that is killed breaks the whole pool. The students who were in
@@ -214,6 +267,7 @@ def on_local_workers(jobs, students, payload, sandboxed):
 
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
             return ProcessPoolExecutor(max_workers=workers, initializer=use_temporary_folder, initargs=(scratch,))
+
         queue, in_flight = list(students), []
         while queue:
             unsent = []
@@ -232,36 +286,67 @@ def on_local_workers(jobs, students, payload, sandboxed):
         for student in in_flight:
             with pool(1) as worker:
                 for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
-                    yield student, (RuntimeError("its grading worker was killed, twice")
-                                    if isinstance(outcome, BrokenProcessPool) else outcome)
+                    yield (
+                        student,
+                        (
+                            RuntimeError("its grading worker was killed, twice")
+                            if isinstance(outcome, BrokenProcessPool)
+                            else outcome
+                        ),
+                    )
     finally:
         remove_quietly(scratch)
 
 
-def use_temporary_folder(folder):
+def use_temporary_folder(folder: str) -> None:
+    """Pool initializer: the worker's temporary files go under `folder`."""
     tempfile.tempdir = folder
 
 
-def grade_parallel(api, assignment, students, jobs, on_done=None, sandboxed=True, scheduler=None):
-    """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}."""
-    root = Path(api.coursedir.root)
+def check_sandbox() -> None:
+    """Raise CourseError, saying why and how to fix it, unless student code can be sandboxed here."""
+    try:
+        check_available()
+    except SandboxError as error:
+        raise CourseError(str(error)) from None
+
+
+def grade_parallel(
+    api: NbGraderAPI,
+    assignment: str,
+    students: Iterable[str],
+    jobs: int,
+    on_done: Callable[[str, dict], None] | None = None,
+    sandboxed: bool = True,
+    scheduler: str | None = None,
+) -> dict[str, dict]:
+    """Grade `students` with `jobs` local workers or on a Dask cluster; return {student: result dict}.
+
+    A SandboxError, the machine's problem rather than a student's, stops the grading as a CourseError.
+    """
     snapshot = gradebook_path(api).read_bytes()
+    limits = SandboxLimits(config=api.config)
 
     def payload(student):
-        return pack(root, assignment, student, snapshot)
-    graded = (on_cluster(scheduler, students, payload, sandboxed) if scheduler
-              else on_local_workers(jobs, students, payload, sandboxed))
+        return pack(api.coursedir, assignment, student, snapshot, limits)
+
+    window = ParallelGrading(config=api.config).cluster_window
+    graded = (
+        on_cluster(scheduler, students, payload, sandboxed, window)
+        if scheduler
+        else on_local_workers(jobs, students, payload, sandboxed)
+    )
     results = {}
     for student, outcome in graded:
         if isinstance(outcome, SandboxError):  # the machine's problem, not the student's: stop
-            raise outcome
+            raise CourseError(str(outcome)) from None
         try:
             if isinstance(outcome, Exception):
                 raise outcome
             if "failure" in outcome:  # already "Name: message", from the worker
                 results[student] = {"success": False, "error": outcome["failure"]}
             else:
-                record(api, assignment, student, outcome)
+                record_results(api, assignment, student, outcome)
                 results[student] = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
         except Exception as error:  # a failed or killed worker costs this student only
             results[student] = {"success": False, "error": f"{type(error).__name__}: {error}"}

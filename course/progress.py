@@ -16,6 +16,7 @@ class Progress:
         eta = elapsed / self.done * left
         filled = round(self.width * self.done / self.total) if self.total else self.width
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"[{bar}] {self.done}/{self.total} done, {left} left, "
-                          f"ETA {int(eta) // 60}:{int(eta) % 60:02d}  {label}\n")
+        self.stream.write(
+            f"[{bar}] {self.done}/{self.total} done, {left} left, ETA {int(eta) // 60}:{int(eta) % 60:02d}  {label}\n"
+        )
         self.stream.flush()

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from . import notebooks
-from .nbgrader_api import open_api
+from .common import open_api
 from .release import generate
 
 TYPICAL_MISTAKES = {
@@ -112,8 +112,9 @@ def student_nbgrader(student, home, exchange, course_id, *args, user=None):
     name. `user` (uid, gid) also switches to that user id (needs root); without
     it the command keeps this process's user id.
     """
-    env = dict(os.environ, USER=student, LOGNAME=student, HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(Path(home) / ".jupyter"))
+    env = dict(
+        os.environ, USER=student, LOGNAME=student, HOME=str(home), JUPYTER_CONFIG_DIR=str(Path(home) / ".jupyter")
+    )
     env.update(named_user(student, user or (os.getuid(), os.getgid()), home))
     command = ["-m", "nbgrader", *args, f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={course_id}"]
     return run_python(command, user, cwd=home, env=env)
@@ -138,8 +139,9 @@ def run_python(args, user=None, **options):
         env["PATH"] = str(python.parent) + os.pathsep + env.get("PATH", "")
         inner = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", str(python), *args]
         script = f"mount --bind {shlex.quote(sys.prefix)} {shlex.quote(stage)} && exec {shlex.join(inner)}"
-        return subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
-                              env=env, **options)
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], env=env, **options
+        )
 
 
 def named_user(student, user, home):

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from . import notebooks
+from .common import render_table
 from .gradebook import cell_scores, open_gradebook
-from .tables import render
 
 
 def exercise_order(api, assignment):
@@ -36,7 +36,7 @@ def format_table(table, order):
     rows = [["exercise"] + students]
     rows += [[exercise] + [cell(s, exercise) for s in students] for exercise in exercises]
     rows.append(["total"] + [total(s) for s in students])
-    return render(rows)
+    return render_table(rows)
 
 
 def score_table(api, assignment):
@@ -48,5 +48,4 @@ def score_table(api, assignment):
 def totals(api, assignment, students):
     """{student: total score after any late penalty} for the graded ones among `students`."""
     with open_gradebook(api) as gradebook:
-        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment)
-                if s.student.id in students}
+        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment) if s.student.id in students}

@@ -3,15 +3,13 @@
 from pathlib import Path
 
 from .collect import recorded_time
+from .common import check_assignment, render_table
 from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment
-from .nbgrader_api import check_assignment
-from .tables import render
 
 
 def status_rows(api, assignment):
     """One row per student who submitted or is in the gradebook for `assignment`."""
     check_assignment(api, assignment)
-    root = Path(api.coursedir.root)
     records = {}
     with open_gradebook(api) as gradebook:  # first: nbgrader's own queries would create a gradebook
         recorded_assignment(gradebook, assignment)
@@ -24,14 +22,20 @@ def status_rows(api, assignment):
     rows = []
     for student in sorted(submitted | set(records)):
         seconds_late, pending = records.get(student, (0, []))
-        rows.append({
-            "student": student,
-            "submitted": _submitted(api, assignment, student) if student in submitted else "no",
-            "late": _duration(seconds_late) if seconds_late > 0 else "",
-            "graded": "yes" if student in autograded and (root / "autograded" / student / assignment).is_dir() else "no",
-            "needs manual grading": ", ".join(pending),
-        })
+        rows.append(
+            {
+                "student": student,
+                "submitted": _submitted(api, assignment, student) if student in submitted else "no",
+                "late": _duration(seconds_late) if seconds_late > 0 else "",
+                "graded": "yes" if student in autograded and _autograded(api, assignment, student).is_dir() else "no",
+                "needs manual grading": ", ".join(pending),
+            }
+        )
     return rows
+
+
+def _autograded(api, assignment, student):
+    return Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
 
 
 def _submitted(api, assignment, student):
@@ -49,4 +53,4 @@ def format_rows(rows):
     if not rows:
         return "no submissions yet"
     columns = list(rows[0])
-    return render([columns] + [[row[column] for column in columns] for row in rows])
+    return render_table([columns] + [[row[column] for column in columns] for row in rows])

@@ -10,8 +10,8 @@ synthetic: they are scikit-learn's copy of the Wisconsin diagnostic data, split
 into a training and a test set with a seeded, stratified draw.
 """
 
-from pathlib import Path
 import shutil
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -101,8 +101,8 @@ def write_rows(path, header, features, labels):
 
 def write_csv(path, header, columns, formats):
     lines = [",".join(header)]
-    for row in zip(*columns):
-        lines.append(",".join(fmt % value for fmt, value in zip(formats, row)))
+    for row in zip(*columns, strict=True):
+        lines.append(",".join(fmt % value for fmt, value in zip(formats, row, strict=True)))
     path.write_text("\n".join(lines) + "\n")
 
 

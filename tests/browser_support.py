@@ -27,8 +27,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO / "tests" / "browser-artifacts"
 SERVER_CONFIG = REPO / "jupyter_server_config.py"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -41,14 +48,16 @@ LAB_SETTINGS = {
 }
 
 # Timeouts in milliseconds, for Playwright.
-LOAD = 60_000        # Lab's page, a notebook, its kernel
-RUN = 120_000        # Run All on a whole notebook
-VALIDATE = 120_000   # nbgrader runs the whole notebook on the server
+LOAD = 60_000  # Lab's page, a notebook, its kernel
+RUN = 120_000  # Run All on a whole notebook
+VALIDATE = 120_000  # nbgrader runs the whole notebook on the server
 
 
 def missing_chromium_message():
-    return (f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. "
-            "Run `make test`, which installs it (apt-get install chromium).")
+    return (
+        f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. "
+        "Run `make test`, which installs it (apt-get install chromium)."
+    )
 
 
 def free_port():
@@ -79,16 +88,21 @@ class LabServer:
         self.process = None
 
     def environment(self):
-        folders = {name: self.scratch / name for name in ["home", "config", "data", "runtime", "settings",
-                                                           "workspaces", "matplotlib"]}
+        folders = {
+            name: self.scratch / name
+            for name in ["home", "config", "data", "runtime", "settings", "workspaces", "matplotlib"]
+        }
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         for plugin, values in LAB_SETTINGS.items():
             path = folders["settings"] / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("JUPYTER", "JPY_", "IPYTHON", "MPL")) and key != "PYTHONPATH"}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTER", "JPY_", "IPYTHON", "MPL")) and key != "PYTHONPATH"
+        }
         env.update(
             HOME=str(folders["home"]),
             JUPYTER_CONFIG_DIR=str(folders["config"]),
@@ -109,19 +123,35 @@ class LabServer:
         env, folders = self.environment()
         # matplotlib builds its font cache on first use and says so on stderr, which would show
         # in the notebooks as an error-coloured output: build it now, like the Makefile does.
-        subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], env=env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-c", "import matplotlib.pyplot"], env=env, check=True, capture_output=True, timeout=300
+        )
         # The course's server configuration, as `make lab` loads it: Formgrader's Content-Security-Policy.
-        command = [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--config={SERVER_CONFIG}",
-                   "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-                   f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
-                   f"--LabApp.user_settings_dir={folders['settings']}",
-                   f"--LabApp.workspaces_dir={folders['workspaces']}"]
+        command = [
+            str(BIN / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--config={SERVER_CONFIG}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--LabApp.user_settings_dir={folders['settings']}",
+            f"--LabApp.workspaces_dir={folders['workspaces']}",
+        ]
         self.log = open(self.log_path, "w")
         # nbgrader's Validate reads nbgrader_config.py from the server's working folder.
-        self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                        preexec_fn=_terminate_with_parent)
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -141,8 +171,9 @@ class LabServer:
             return ""
 
     def api(self, method, path, timeout=10):
-        request = urllib.request.Request(self.base + path, method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            self.base + path, method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -212,7 +243,9 @@ class Notebook:
                     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
                 const status = [...document.querySelectorAll('.jp-StatusBar-TextItem')]
                     .some(item => /\\(ipykernel\\) \\| Idle$/.test(item.textContent.trim()));
-                return indicator && indicator.dataset.status === 'idle' && status; }""", timeout=timeout)
+                return indicator && indicator.dataset.status === 'idle' && status; }""",
+            timeout=timeout,
+        )
 
     def cell(self, index):
         return self.cells.nth(index)
@@ -232,7 +265,8 @@ class Notebook:
             """() => { const prompts = [...document.querySelectorAll(
                            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
                        return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
-            timeout=timeout)
+            timeout=timeout,
+        )
         self.wait_for_kernel_idle(timeout)
 
     def wait_until_run_stopped(self, timeout=RUN):
@@ -240,13 +274,14 @@ class Notebook:
         self.page.wait_for_function(
             """() => ![...document.querySelectorAll(
                            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
-                       .some(p => p.textContent.includes('*'))""", timeout=timeout)
+                       .some(p => p.textContent.includes('*'))""",
+            timeout=timeout,
+        )
         self.wait_for_kernel_idle(timeout)
 
     def error_outputs(self, within=None):
         """Outputs rendered as errors or stderr (Lab shows both with the stderr MIME type)."""
-        return (within or self.panel).locator(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        return (within or self.panel).locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
 
     def images(self):
         return self.panel.locator(".jp-OutputArea-output img")
@@ -263,7 +298,9 @@ class Notebook:
                 return title && title.textContent.trim().startsWith(heading)
                        && Math.abs(cell.getBoundingClientRect().top
                                    - cell.closest('.jp-WindowedPanel-outer').getBoundingClientRect().top) < 30; }""",
-            arg=heading, timeout=LOAD)
+            arg=heading,
+            timeout=LOAD,
+        )
 
     def validate(self, timeout=VALIDATE):
         """Click nbgrader's Validate in the toolbar; return the results dialog once it shows."""
@@ -301,8 +338,11 @@ def widen_left_panel(page, pixels):
     page.mouse.down()
     page.mouse.move(x + pixels, y, steps=5)
     page.mouse.up()
-    page.wait_for_function("x => document.querySelector('#jp-left-stack').getBoundingClientRect().right >= x - 5",
-                           arg=x + pixels, timeout=LOAD)
+    page.wait_for_function(
+        "x => document.querySelector('#jp-left-stack').getBoundingClientRect().right >= x - 5",
+        arg=x + pixels,
+        timeout=LOAD,
+    )
 
 
 def student_screenshot(target, assignment="logistic_regression"):
@@ -328,7 +368,6 @@ def student_screenshot(target, assignment="logistic_regression"):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO / "tests"))
     if not CHROMIUM.exists():
         sys.exit(missing_chromium_message())
     print(student_screenshot(sys.argv[1] if len(sys.argv) > 1 else REPO / "docs" / "student-notebook.png"))

@@ -28,7 +28,9 @@ def cell_errors(root, assignment, student, notebook=None):
 def autograded_cells(root, assignment, student, notebook=None):
     """The scores of the autograded (not manually graded) test cells."""
     path = Path(root) / "release" / assignment / f"{notebook or assignment}.ipynb"
-    tests = {notebooks.grade_id(cell) for cell in notebooks.read(path).cells
-             if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"}
-    return {name: value for name, value in cell_scores(root, assignment, student, notebook).items()
-            if name in tests}
+    tests = {
+        notebooks.grade_id(cell)
+        for cell in notebooks.read(path).cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+    }
+    return {name: value for name, value in cell_scores(root, assignment, student, notebook).items() if name in tests}

@@ -20,15 +20,25 @@ WRONG_ANSWERS = {
     "pass_probabilities": "passed_predictions = np.full(len(guessed_hours), 0.5)",
     "sigmoid": "def sigmoid(z):\n    return np.zeros_like(np.asarray(z, dtype=float)) + 0.5",
     "scale_exam_features": "exam_features_scaled_train = exam_features_train * 0 + 1\n"
-                           "exam_features_scaled_test = exam_features_test * 0 + 1",
+    "exam_features_scaled_test = exam_features_test * 0 + 1",
     "fit_exam_model": "model_2 = LogisticRegression(C=0.001).fit(exam_features_test, 1 - passed_exam_2_test)",
     "predict_exam": "passed_predictions_2 = np.arange(len(exam_features_test)) % 2",
     "accuracy": "accuracy_2 = 0.42",
     "decision_boundary": "def decision_boundary(x1):\n    return x1 * 0 + 7",
 }
-ALL_TESTS = ["test_scale_hours", "test_scale_hours_guessed", "test_fit_hours_model", "test_coefficients",
-             "test_pass_probabilities", "test_sigmoid", "test_scale_exam_features", "test_fit_exam_model",
-             "test_predict_exam", "test_accuracy", "test_decision_boundary"]
+ALL_TESTS = [
+    "test_scale_hours",
+    "test_scale_hours_guessed",
+    "test_fit_hours_model",
+    "test_coefficients",
+    "test_pass_probabilities",
+    "test_sigmoid",
+    "test_scale_exam_features",
+    "test_fit_exam_model",
+    "test_predict_exam",
+    "test_accuracy",
+    "test_decision_boundary",
+]
 ALL_ZERO = {name: 0 for name in ALL_TESTS}
 
 
@@ -90,6 +100,7 @@ class LooksRight:
 def remove_cell(grade_id):
     def edit(notebook):
         notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+
     return edit
 
 
@@ -98,6 +109,7 @@ def replace_cell_source(grade_id, source):
         for cell in notebook.cells:
             if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
                 cell.source = source
+
     return edit
 
 
@@ -106,6 +118,7 @@ def raise_points(grade_id, points):
         for cell in notebook.cells:
             if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
                 cell.metadata["nbgrader"]["points"] = points
+
     return edit
 
 
@@ -115,27 +128,51 @@ def sigmoid(z):
     z = np.asarray(z, dtype=float)
     return 1 / (1 + np.exp(-z)) if z.ndim < 2 else z"""
 
+REWRITE_TEST_LABELS = """\
+table = np.loadtxt("data/exam_test.csv", delimiter=",", skiprows=1)
+table[:, 2] = passed_predictions_2
+with open("data/exam_test.csv") as labels:
+    header = labels.readline().strip()
+np.savetxt("data/exam_test.csv", table, delimiter=",", header=header, comments="", fmt="%g")
+accuracy_2 = 1.0"""
+
 HOSTILE = [
-    Variant("exception_in_answer_cell", {"sigmoid": "raise ValueError('something went wrong')"},
-            {"test_sigmoid": 0}),
+    Variant("exception_in_answer_cell", {"sigmoid": "raise ValueError('something went wrong')"}, {"test_sigmoid": 0}),
     Variant("infinite_loop", {"sigmoid": "while True:\n    pass"}, {"test_sigmoid": 0}),
-    Variant("prints_300000_lines",
-            {"coefficients": "for line in range(300_000):\n    print(line)\n"
-                             "calculated_coefficients = model.coef_\nintercept = model.intercept_"}),
+    Variant(
+        "prints_300000_lines",
+        {
+            "coefficients": "for line in range(300_000):\n    print(line)\n"
+            "calculated_coefficients = model.coef_\nintercept = model.intercept_"
+        },
+    ),
     Variant("kills_its_kernel", {**WRONG_ANSWERS, "predict_exam": "import os\nos._exit(0)"}, ALL_ZERO),
-    Variant("asks_for_input", {"accuracy": "accuracy_2 = float(input('What is the accuracy? '))"},
-            {"test_accuracy": 0}),
-    Variant("deleted_test_cell", {"sigmoid": VISIBLE_ONLY_SIGMOID}, {"test_sigmoid": 0},
-            edit=remove_cell("test_sigmoid")),
-    Variant("edited_test_cell", {"sigmoid": VISIBLE_ONLY_SIGMOID}, {"test_sigmoid": 0},
-            edit=replace_cell_source("test_sigmoid", "assert True")),
+    Variant(
+        "asks_for_input", {"accuracy": "accuracy_2 = float(input('What is the accuracy? '))"}, {"test_accuracy": 0}
+    ),
+    Variant(
+        "deleted_test_cell", {"sigmoid": VISIBLE_ONLY_SIGMOID}, {"test_sigmoid": 0}, edit=remove_cell("test_sigmoid")
+    ),
+    Variant(
+        "edited_test_cell",
+        {"sigmoid": VISIBLE_ONLY_SIGMOID},
+        {"test_sigmoid": 0},
+        edit=replace_cell_source("test_sigmoid", "assert True"),
+    ),
     Variant("raised_points", {}, {}, edit=raise_points("test_coefficients", 100)),
-    Variant("object_equal_to_everything",
-            {"pass_probabilities": LOOKS_RIGHT + "passed_predictions = LooksRight("
-                                                 "model.predict_proba(guessed_hours_scaled)[:, 1])",
-             "accuracy": LOOKS_RIGHT + "accuracy_2 = LooksRight([np.mean(passed_predictions_2 == passed_exam_2_test)])"},
-            {"test_pass_probabilities": 0, "test_accuracy": 0}),
+    Variant(
+        "object_equal_to_everything",
+        {
+            "pass_probabilities": LOOKS_RIGHT + "passed_predictions = LooksRight("
+            "model.predict_proba(guessed_hours_scaled)[:, 1])",
+            "accuracy": LOOKS_RIGHT + "accuracy_2 = LooksRight([np.mean(passed_predictions_2 == passed_exam_2_test)])",
+        },
+        {"test_pass_probabilities": 0, "test_accuracy": 0},
+    ),
     Variant("patched_numpy_comparisons", with_first_answer_prefixed(PATCH_NUMPY), ALL_ZERO),
+    # Claims a perfect accuracy and rewrites the test labels in its folder to match its predictions:
+    # the test in the kernel reads the rewritten file; the grader's re-check reads the instructor's.
+    Variant("rewrites_the_data_it_is_tested_on", {"accuracy": REWRITE_TEST_LABELS}, {"test_accuracy": 0}),
     Variant("patched_builtins", with_first_answer_prefixed(PATCH_BUILTINS), ALL_ZERO),
     Variant("hidden_tracebacks", with_first_answer_prefixed(HIDE_TRACEBACKS), ALL_ZERO),
     Variant("cheats_only_when_graded", with_first_answer_prefixed(ONLY_WHEN_GRADED), ALL_ZERO),
@@ -143,6 +180,7 @@ HOSTILE = [
 
 
 # ---- The sandbox's boundary (issue 17): graded by `course grade` in sandboxes, in tests/test_sandbox.py ----
+
 
 def plant_files(root, assignment, variants, targets):
     """Write each variant's extra files into its submission folder.
@@ -174,17 +212,38 @@ def fifo(path, targets):
 
 def shadow(name):
     """A module that, if the grader ever imported it, would leave a marker in the host's marker folder."""
-    return ("import os\n"
-            "folder = os.environ.get('COURSE_TEST_MARKERS', '/nonexistent-marker-folder')\n"
-            f"open(os.path.join(folder, {name!r}), 'w').write('ran outside the sandbox')\n")
+    return (
+        "import os\n"
+        "folder = os.environ.get('COURSE_TEST_MARKERS', '/nonexistent-marker-folder')\n"
+        f"open(os.path.join(folder, {name!r}), 'w').write('ran outside the sandbox')\n"
+    )
 
 
-SHADOWED_STDLIB = ["shlex", "json", "socket", "base64", "signal", "select", "subprocess", "tempfile", "pathlib",
-                   "sitecustomize", "usercustomize", "encodings", "io"]
-SHADOWS = {**{f"{module}.py": shadow(module) for module in SHADOWED_STDLIB},
-           "course/__init__.py": shadow("course"), "course/sandbox.py": shadow("course.sandbox"),
-           "course/zygote.py": shadow("course.zygote"), "numpy/__init__.py": shadow("numpy"),
-           "sklearn/__init__.py": shadow("sklearn"), "nbformat/__init__.py": shadow("nbformat")}
+SHADOWED_STDLIB = [
+    "shlex",
+    "json",
+    "socket",
+    "base64",
+    "signal",
+    "select",
+    "subprocess",
+    "tempfile",
+    "pathlib",
+    "sitecustomize",
+    "usercustomize",
+    "encodings",
+    "io",
+]
+SHADOWS = {
+    **{f"{module}.py": shadow(module) for module in SHADOWED_STDLIB},
+    "course/__init__.py": shadow("course"),
+    "course/sandbox/__init__.py": shadow("course.sandbox"),
+    "course/sandbox/launcher.py": shadow("course.sandbox.launcher"),
+    "course/sandbox/zygote.py": shadow("course.sandbox.zygote"),
+    "numpy/__init__.py": shadow("numpy"),
+    "sklearn/__init__.py": shadow("sklearn"),
+    "nbformat/__init__.py": shadow("nbformat"),
+}
 # Unsandboxed, this reads the instructor's notebook (its solutions) from the autograded folder.
 STEAL_SOLUTIONS = """\
 try:
@@ -213,14 +272,26 @@ def _forged_end(namespace, grade_id):
 _record.begin, _record.end = _forged_begin, _forged_end"""
 
 # Replaces, in every record, each value the test reads with a tiny one that decodes to gigabytes.
-HUGE = [{"kind": "ndarray", "dtype": "(100000000,)f8", "shape": [1, 100000000], "data": [0.0]},
-        {"kind": "npscalar", "dtype": "(100000000,)f8", "value": 0.0},
-        {"kind": "list", "items": [{"kind": "list", "items": [
-            {"kind": "ndarray", "dtype": "(50000000,)i8", "shape": [1], "data": [0]}] * 4}] * 4},
-        {"kind": "estimator", "params": {"C": {"kind": "float", "value": 1.0}}, "attributes": {
+HUGE = [
+    {"kind": "ndarray", "dtype": "(100000000,)f8", "shape": [1, 100000000], "data": [0.0]},
+    {"kind": "npscalar", "dtype": "(100000000,)f8", "value": 0.0},
+    {
+        "kind": "list",
+        "items": [
+            {"kind": "list", "items": [{"kind": "ndarray", "dtype": "(50000000,)i8", "shape": [1], "data": [0]}] * 4}
+        ]
+        * 4,
+    },
+    {
+        "kind": "estimator",
+        "params": {"C": {"kind": "float", "value": 1.0}},
+        "attributes": {
             "coef_": {"kind": "ndarray", "dtype": "(100000000,)f8", "shape": [1, 1], "data": [0.0]},
-            "__dict__": {"kind": "ndarray", "dtype": "O", "shape": [1], "data": [0]}}},
-        {"kind": "ndarray", "dtype": "<f8", "shape": [30000, 30000], "data": [0.0]}]
+            "__dict__": {"kind": "ndarray", "dtype": "O", "shape": [1], "data": [0]},
+        },
+    },
+    {"kind": "ndarray", "dtype": "<f8", "shape": [30000, 30000], "data": [0.0]},
+]
 HUGE_RECORDS = f"""\
 _record = globals()["__course_record"]
 _begin, HUGE = _record.begin, {HUGE!r}

@@ -2,11 +2,20 @@
 
 import re
 
-from conftest import REPO
+from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
 from course import notebooks
 
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+from conftest import REPO
+
+
+def region(begin, end):
+    """A block between two of nbgrader's delimiter lines (nbgrader finds a delimiter anywhere in a line)."""
+    return re.compile(rf"^[^\n]*{re.escape(begin)}[^\n]*\n(.*?)^[^\n]*{re.escape(end)}", re.S | re.M)
+
+
+HIDDEN = region(ClearHiddenTests().begin_test_delimeter, ClearHiddenTests().end_test_delimeter)
+SOLUTION = region(ClearSolutions().begin_solution_delimeter, ClearSolutions().end_solution_delimeter)
 
 
 def source_notebook(assignment):
@@ -29,4 +38,6 @@ def private_lines(assignment, hidden=True, solutions=True):
         if not written_answer:
             shown = HIDDEN.sub("", cell.source)
             public.update(line.strip() for line in (SOLUTION.sub("", shown) if solutions else shown).splitlines())
-    return {line for line in secret - public if len(line) > 12}
+    private = {line for line in secret - public if len(line) > 12}
+    assert private, f"{assignment}: no private line found: do the delimiters match nbgrader's?"
+    return private

@@ -19,11 +19,22 @@ import re
 import nbformat
 import pytest
 
-from browser_support import (ARTIFACTS, CHROMIUM, LOAD, RUN, VIEWPORT, LabServer, Notebook, launch_chromium,
-                             make_lab_course, missing_chromium_message)
+from course import notebooks
+
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    LOAD,
+    RUN,
+    VIEWPORT,
+    LabServer,
+    Notebook,
+    launch_chromium,
+    make_lab_course,
+    missing_chromium_message,
+)
 from catalogue import CATALOGUES
 from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
-from course import notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -48,6 +59,7 @@ SUCCESS = "Success! Your notebook passes all the tests."  # nbgrader's lab exten
 
 # ---- fixtures: one server and one browser for the module, a traced page for each test ----
 
+
 @pytest.fixture(scope="module")
 def lab_course(tmp_path_factory):
     return make_lab_course(tmp_path_factory.mktemp("lab-course"))
@@ -67,8 +79,9 @@ def browser():
     if not CHROMIUM.exists():
         pytest.fail(missing_chromium_message(), pytrace=False)
     if sync_playwright is None:
-        pytest.fail("Playwright for Python is missing: run `make test`, which installs requirements.txt.",
-                    pytrace=False)
+        pytest.fail(
+            "Playwright for Python is missing: run `make test`, which installs requirements.txt.", pytrace=False
+        )
     playwright = sync_playwright().start()
     try:
         chromium = launch_chromium(playwright)
@@ -107,6 +120,7 @@ def page(request, browser, lab):
 
 
 # ---- helpers ----
+
 
 def open_notebook(page, lab, relative_path, notebook, suffix=""):
     """Write `notebook` at `relative_path` in the served course and open it in Lab."""
@@ -156,6 +170,7 @@ def error_texts(notebook_page):
 
 # ---- 1. the solved notebook runs ----
 
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solved_notebook_runs_and_draws_its_figures(page, lab, assignment):
     source = notebooks.read(REPO / "source" / assignment / f"{assignment}.ipynb")
@@ -180,6 +195,7 @@ def test_solved_notebook_runs_and_draws_its_figures(page, lab, assignment):
 
 # ---- 2. the blank release fails clearly ----
 
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_blank_release_stops_at_the_first_answer_and_a_wrong_answer_fails_readably(page, lab, assignment):
     release = release_notebook(lab.root, assignment)
@@ -194,7 +210,7 @@ def test_blank_release_stops_at_the_first_answer_and_a_wrong_answer_fails_readab
     assert len(errors) == 1 and re.search(r"^NotImplementedError", errors[0], re.M), errors
     expect(notebook.error_outputs(notebook.cell(stop))).to_have_count(1)
     executed = [bool(re.fullmatch(r"\[\d+\]:", prompt)) for prompt in notebook.prompts()]
-    ran = sum(cell.cell_type == "code" for cell in release.cells[:stop + 1])
+    ran = sum(cell.cell_type == "code" for cell in release.cells[: stop + 1])
     assert all(executed[:ran]) and not any(executed[ran:]), executed
     notebook.cell(stop).scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / f"{page.workspace}-blank.png"))
@@ -220,6 +236,7 @@ def test_blank_release_stops_at_the_first_answer_and_a_wrong_answer_fails_readab
 
 # ---- 3. Validate ----
 
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_validate_button_passes_the_solved_release_and_lists_the_failures_of_the_blank_one(page, lab, assignment):
     release = release_notebook(lab.root, assignment)
@@ -243,6 +260,6 @@ def test_validate_button_passes_the_solved_release_and_lists_the_failures_of_the
     expect(message.locator("p", has_text="The following cell failed:")).to_have_count(len(graded))
     blocks = message.locator(":scope > .jp-RenderedText > pre").all_inner_texts()
     assert [source.strip() for source in blocks[0::2]] == [cell.source.strip() for cell in graded]
-    for cell, error in zip(graded, blocks[1::2]):
+    for cell, error in zip(graded, blocks[1::2], strict=False):
         if cell.cell_type == "code":
             assert re.search(r"^\w+(Error|Exception): ", error, re.M), error

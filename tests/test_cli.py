@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, make_course
 from course.__main__ import main
 from course.samples import run_python
 
+from conftest import REPO, make_course
+
 
 def course_cli(*args, root):
-    return subprocess.run([sys.executable, "-m", "course", "--root", str(root), *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(root), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def snapshot(root):
@@ -31,19 +37,25 @@ def fresh_course(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("args,message", [
-    (["grade", "no_such_assignment"], "unknown assignment 'no_such_assignment'"),
-    (["grade", "logistic_regression"], "no submissions of 'logistic_regression'"),
-    (["scores", "no_such_assignment"], "is not in the gradebook"),
-    (["release", "no_such_assignment"], "unknown assignment"),
-    (["--exchange", "/nonexistent/exchange", "release", "logistic_regression"], "does not exist"),
-    (["--exchange", "/nonexistent/exchange", "collect", "logistic_regression"], "does not exist"),
-    (["--exchange", "/tmp", "collect", "logistic_regression"], "no inbound folder /tmp/logistic-regression/inbound"),
-    (["feedback", "logistic_regression"], "no autograded submissions"),
-    (["--exchange", "/tmp", "return", "logistic_regression"], "no feedback for 'logistic_regression'"),
-    (["report", "no_such_assignment"], "unknown assignment"),
-    (["status", "no_such_assignment"], "unknown assignment"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["grade", "no_such_assignment"], "unknown assignment 'no_such_assignment'"),
+        (["grade", "logistic_regression"], "no submissions of 'logistic_regression'"),
+        (["scores", "no_such_assignment"], "is not in the gradebook"),
+        (["release", "no_such_assignment"], "unknown assignment"),
+        (["--exchange", "/nonexistent/exchange", "release", "logistic_regression"], "does not exist"),
+        (["--exchange", "/nonexistent/exchange", "collect", "logistic_regression"], "does not exist"),
+        (
+            ["--exchange", "/tmp", "collect", "logistic_regression"],
+            "no inbound folder /tmp/logistic-regression/inbound",
+        ),
+        (["feedback", "logistic_regression"], "no autograded submissions"),
+        (["--exchange", "/tmp", "return", "logistic_regression"], "no feedback for 'logistic_regression'"),
+        (["report", "no_such_assignment"], "unknown assignment"),
+        (["status", "no_such_assignment"], "unknown assignment"),
+    ],
+)
 def test_bad_input_gives_one_line_and_changes_nothing(fresh_course, args, message, capsys):
     before = snapshot(fresh_course)
     assert main(["--root", str(fresh_course), *args]) == 1
@@ -65,8 +77,20 @@ def test_unwritable_exchange_is_reported_and_nothing_changes():
         for path in [base / "course", *(base / "course").rglob("*")]:
             path.chmod(0o777 if path.is_dir() else 0o666)
         before = snapshot(base / "course")
-        result = run_python(["-m", "course", "--root", str(base / "course"), "--exchange", str(base / "exchange"),
-                             "release", "logistic_regression"], user=(20009, 20009), cwd=base / "course")
+        result = run_python(
+            [
+                "-m",
+                "course",
+                "--root",
+                str(base / "course"),
+                "--exchange",
+                str(base / "exchange"),
+                "release",
+                "logistic_regression",
+            ],
+            user=(20009, 20009),
+            cwd=base / "course",
+        )
         assert result.returncode == 1 and "is not writable" in result.stderr, result.stderr[-1000:]
         assert snapshot(base / "course") == before
     finally:
@@ -85,8 +109,23 @@ def test_not_a_course_root(tmp_path):
     assert result.returncode == 1 and "is not a course root" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["release", "collect", "grade", "feedback", "return", "export", "report",
-                                     "status", "scores", "generate", "released", "demo"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "release",
+        "collect",
+        "grade",
+        "feedback",
+        "return",
+        "export",
+        "report",
+        "status",
+        "scores",
+        "generate",
+        "released",
+        "demo",
+    ],
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit:
         main([command, "--help"])
@@ -106,14 +145,11 @@ def score_tables(output):
 
 @pytest.mark.slow
 @pytest.mark.sandbox
-def test_demo_grades_the_sample_students_in_a_course_of_its_own(tmp_path):
-    course, demo = tmp_path / "course", tmp_path / "demo"
-    course.mkdir()
-    make_course(course)
-    before = snapshot(course)
-    result = course_cli("demo", "--to", str(demo), root=course)
+def test_demo_grades_the_sample_students_in_a_course_of_its_own(demo):
+    """`make demo` in a fresh clone (conftest's demo, run once per suite and shared with test_first_hour)."""
+    result, before, after, demo = demo["run"], demo["before"], demo["after"], demo["demo"]
     assert result.returncode == 0, result.stderr[-2000:]
-    assert snapshot(course) == before, "the demo must leave the instructor's course as it was"
+    assert after == before, "the demo must leave the instructor's course as it was"
     assert f"a demo course in {demo}" in result.stdout and f"rm -rf {demo}" in result.stdout
     tables = score_tables(result.stdout)
     first, second = tables["logistic_regression"], tables["logistic_regression_from_scratch"]
@@ -142,7 +178,10 @@ def test_make_targets_and_export_act_on_released_assignments_only(tmp_path):
     make_course(tmp_path / "course")
     exchange = tmp_path / "exchange"
     exchange.mkdir()
-    assert course_cli("--exchange", str(exchange), "release", "logistic_regression", root=tmp_path / "course").returncode == 0
+    assert (
+        course_cli("--exchange", str(exchange), "release", "logistic_regression", root=tmp_path / "course").returncode
+        == 0
+    )
     listed = course_cli("--exchange", str(exchange), "released", root=tmp_path / "course")
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
     skipped = "logistic_regression_evaluation, logistic_regression_from_scratch"
@@ -158,12 +197,33 @@ def test_options_after_the_command_from_another_folder(tmp_path):
     shutil.copytree(REPO / "source", course / "source")
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "course").mkdir(parents=True)  # a folder named like the package must not shadow it
-    status = subprocess.run([sys.executable, "-m", "course", "status", "logistic_regression", "--root", str(course)],
-                            cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    status = subprocess.run(
+        [sys.executable, "-m", "course", "status", "logistic_regression", "--root", str(course)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert status.returncode == 1 and status.stderr.startswith("error: no gradebook at"), status.stderr
     assert not (course / "gradebook.db").exists(), "status must not create a gradebook"
     exchange = tmp_path / "exchange"
-    release = subprocess.run([sys.executable, "-m", "course", "release", "logistic_regression", "--root", str(course),
-                              "--exchange", str(exchange)], cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    release = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "course",
+            "release",
+            "logistic_regression",
+            "--root",
+            str(course),
+            "--exchange",
+            str(exchange),
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert release.returncode == 1 and release.stderr.strip() == (
-        f"error: the exchange root {exchange} does not exist: create it or set c.Exchange.root")
+        f"error: the exchange root {exchange} does not exist: create it or set c.Exchange.root"
+    )

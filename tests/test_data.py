@@ -50,8 +50,14 @@ def test_data_card_documents_columns_and_true_coefficients():
         assert f"`{path.name}`" in card
         for column in path.read_text().splitlines()[0].split(","):
             assert f"`{column}`" in card, column
-    for value in [make_data.HOURS_INTERCEPT, make_data.HOURS_SLOPE, make_data.EXAM_INTERCEPT,
-                  make_data.EXAM_HOURS, make_data.EXAM_COURSES, make_data.SEED]:
+    for value in [
+        make_data.HOURS_INTERCEPT,
+        make_data.HOURS_SLOPE,
+        make_data.EXAM_INTERCEPT,
+        make_data.EXAM_HOURS,
+        make_data.EXAM_COURSES,
+        make_data.SEED,
+    ]:
         assert str(value) in card, value
 
 

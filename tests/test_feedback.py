@@ -5,10 +5,11 @@ import re
 
 import pytest
 
+from course.common import open_api
+from course.feedback import generate_feedback
+
 from catalogue import CATALOGUES
 from conftest import REFERENCE
-from course.feedback import generate_feedback
-from course.nbgrader_api import open_api
 from private import private_lines
 
 pytestmark = [pytest.mark.slow]
@@ -21,21 +22,28 @@ def visible_text(path):
 
 @pytest.fixture(scope="module")
 def feedback(graded_catalogue):
-    course, _ = graded_catalogue
-    api = open_api(course)
-    for assignment in CATALOGUES:
-        generate_feedback(api, assignment)
-    return course
+    """{(assignment, student): course root}, with feedback in each course for its catalogue students."""
+    roots, _ = graded_catalogue
+    for assignment, course in sorted({(assignment, root) for (assignment, _), root in roots.items()}):
+        generate_feedback(open_api(course), assignment)
+    return roots
 
 
-def feedback_page(course, student, assignment):
-    return course / "feedback" / student / assignment / f"{assignment}.html"
+def feedback_page(roots, student, assignment):
+    return roots[assignment, student] / "feedback" / student / assignment / f"{assignment}.html"
+
+
+def feedback_pages(roots, assignment="*"):
+    """Every feedback page of `assignment` (of all assignments by default) in the courses of `roots`."""
+    return sorted(
+        page for course in set(roots.values()) for page in (course / "feedback").glob(f"*/{assignment}/*.html")
+    )
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_no_hidden_test_line_in_any_feedback(feedback, assignment):
     hidden = private_lines(assignment, solutions=False)
-    pages = sorted((feedback / "feedback").glob(f"*/{assignment}/*.html"))
+    pages = feedback_pages(feedback, assignment)
     assert hidden and len(pages) == len(CATALOGUES[assignment]) + 2
     for page in pages:
         text = visible_text(page)
@@ -52,9 +60,11 @@ def test_wrong_answers_feedback_names_the_mistake(feedback, assignment):
 
 
 # The sigmoid exercise's line in each page's summary, with its points.
-SIGMOID_SUMMARY = {"logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
-                   "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point",
-                   "logistic_regression_evaluation": "Exercise 3: a confusion matrix at the threshold 0.5: 2 / 2 points"}
+SIGMOID_SUMMARY = {
+    "logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
+    "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point",
+    "logistic_regression_evaluation": "Exercise 3: a confusion matrix at the threshold 0.5: 2 / 2 points",
+}
 # A line of the student's own code that each page shows.
 OWN_CODE = {"logistic_regression_evaluation": "confusion = confusion_matrix(y_test, test_predictions)"}
 
@@ -67,7 +77,7 @@ def test_feedback_shows_code_and_points(feedback, assignment):
 
 def test_summary_names_each_exercise_and_links_to_its_message(feedback):
     page = feedback_page(feedback, "sigmoid_sign_error", "logistic_regression").read_text()
-    summary = page[page.index('<ol id="toc">'):page.index("</ol>")]
+    summary = page[page.index('<ol id="toc">') : page.index("</ol>")]
     items = re.findall(r"<li.*?</li>", summary, re.S)
     assert len(items) == 11 and "Exercise 1: standardize the hours</a>:" in items[0]
     lost = [item for item in items if "what went wrong" in item]
@@ -75,5 +85,5 @@ def test_summary_names_each_exercise_and_links_to_its_message(feedback):
 
 
 def test_failures_show_messages_not_tracebacks(feedback):
-    for page in (feedback / "feedback").glob("*/*/*.html"):
+    for page in feedback_pages(feedback):
         assert "most recent call last" not in visible_text(page), page

@@ -11,36 +11,43 @@ make targets with one released assignment, and the export.
 
 import csv
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from course import notebooks, samples
+
+from conftest import MAKE, REPO
 
 ASSIGNMENT, UNRELEASED = "logistic_regression", "logistic_regression_from_scratch"
 SKIPPED = "skipped, not released: logistic_regression_evaluation, logistic_regression_from_scratch"
 STUDENTS = {"amy": (20061, "perfect"), "raj": (20062, "typical")}
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.root,
-              pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.sandbox,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root"),
+]
 
 
 def run(*command, cwd, env=None, status=0):
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == status, f"{' '.join(map(str, command))}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
+    assert result.returncode == status, (
+        f"{' '.join(map(str, command))}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
+    )
     return result
 
 
 def accounts(base):
     """nss_wrapper's view of the machine: root and the two students, as a real course machine has them."""
     passwd, group = base / "passwd", base / "group"
-    passwd.write_text("root:x:0:0::/root:/bin/sh\n" + "".join(
-        f"{name}:x:{uid}:{uid}::{base / name}:/bin/sh\n" for name, (uid, _) in STUDENTS.items()))
+    passwd.write_text(
+        "root:x:0:0::/root:/bin/sh\n"
+        + "".join(f"{name}:x:{uid}:{uid}::{base / name}:/bin/sh\n" for name, (uid, _) in STUDENTS.items())
+    )
     group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, (uid, _) in STUDENTS.items()))
     library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
     return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
@@ -56,24 +63,25 @@ def student_nbgrader(name, home, *args):
 
 
 @pytest.fixture(scope="module")
-def hour():
-    base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
-    base.chmod(0o755)
-    clone, elsewhere, exchange = base / "clone", base / "elsewhere", base / "exchange"
-    run("git", "clone", "--quiet", str(REPO), str(clone), cwd=base)
-    (clone / ".venv").symlink_to(sys.prefix)  # the environment make would build, already built
+def hour(demo):
+    """The clone in which `make demo` ran (conftest's demo, shared with test_cli), and the term after it."""
+    base, clone = demo["base"], demo["clone"]
+    elsewhere, exchange = base / "elsewhere", base / "exchange"
     elsewhere.mkdir()
     exchange.mkdir(mode=0o777)
     exchange.chmod(0o777)
-    make = ["make", "-o", ".venv/.installed"]  # never rebuild the shared environment
-    out = {"demo": run(*make, "demo", f"DEMO={base / 'demo'}", cwd=clone)}
+    make = MAKE
+    assert demo["run"].returncode == 0, f"make demo: {demo['run'].stdout[-2000:]} {demo['run'].stderr[-3000:]}"
+    out = {"demo": demo["run"]}
     out["git status"] = run("git", "status", "--porcelain", cwd=clone).stdout
-    out["made by the demo in the clone"] = [name for name in ("gradebook.db", "submitted", "autograded", "feedback",
-                                                              "reports", "grades.csv") if (clone / name).exists()]
+    out["made by the demo in the clone"] = [
+        name
+        for name in ("gradebook.db", "submitted", "autograded", "feedback", "reports", "grades.csv")
+        if (clone / name).exists()
+    ]
 
     def course(*args, status=0, env=None):
-        result = run(sys.executable, "-m", "course", *args, "--root", str(clone), cwd=elsewhere, env=env,
-                     status=status)
+        result = run(sys.executable, "-m", "course", *args, "--root", str(clone), cwd=elsewhere, env=env, status=status)
         return result.stdout + result.stderr
 
     with open(clone / "nbgrader_config.py", "a") as config:  # "Set the exchange folder ... once"
@@ -81,8 +89,9 @@ def hour():
     out["release"] = course("release", ASSIGNMENT)
     out["collect, nothing submitted"] = course("collect", ASSIGNMENT, status=1)
     out["grade, nothing collected"] = course("grade", ASSIGNMENT, status=1)
-    student_config = (REPO / "docs" / "student_nbgrader_config.py").read_text().replace(
-        "/srv/nbgrader/exchange", str(exchange))
+    student_config = (
+        (REPO / "docs" / "student_nbgrader_config.py").read_text().replace("/srv/nbgrader/exchange", str(exchange))
+    )
     for name, (uid, kind) in STUDENTS.items():
         home = base / name
         (home / ".jupyter").mkdir(parents=True)
@@ -99,8 +108,7 @@ def hour():
     out["feedback, pending"] = course("feedback", ASSIGNMENT, status=1)
     out["make"] = run(*make, "grade", "report", cwd=clone)
     out["export"] = course("export", "--to", str(base / "grades.csv"))
-    yield base, out
-    shutil.rmtree(base, ignore_errors=True)
+    return base, out
 
 
 def test_the_demo_leaves_the_clone_as_it_was(hour):
@@ -122,17 +130,20 @@ def test_empty_steps_say_what_comes_next(hour):
     _, out = hour
     assert out["collect, nothing submitted"].strip() == (
         f"error: nothing submitted for {ASSIGNMENT} yet: students submit from JupyterLab's Assignment List "
-        f"(or nbgrader submit {ASSIGNMENT}); then collect again")
+        f"(or nbgrader submit {ASSIGNMENT}); then collect again"
+    )
     assert out["grade, nothing collected"].strip() == (
         f"error: no submissions of '{ASSIGNMENT}' in submitted/: collect them first "
-        f"(python -m course collect {ASSIGNMENT})")
+        f"(python -m course collect {ASSIGNMENT})"
+    )
 
 
 def test_feedback_is_refused_while_hand_grades_are_pending(hour):
     base, out = hour
     assert out["feedback, pending"].strip() == (
         "error: manual grading is pending for 2 student(s): amy (reflection); raj (reflection). Grade them in "
-        "Formgrader first, or give --allow-pending to send feedback that scores them 0")
+        "Formgrader first, or give --allow-pending to send feedback that scores them 0"
+    )
     assert not (base / "clone" / "feedback").exists()
 
 

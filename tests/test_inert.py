@@ -20,10 +20,19 @@ from urllib.parse import quote
 import pytest
 from nbgrader.api import Gradebook
 
-from browser_support import (ARTIFACTS, CHROMIUM, LOAD, VIEWPORT, LabServer, launch_chromium, make_lab_course,
-                             missing_chromium_message)
 from course import notebooks
-from course.safehtml import render_markdown, sanitize
+from course.plugins.safehtml import render_markdown, sanitize
+
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    LOAD,
+    VIEWPORT,
+    LabServer,
+    launch_chromium,
+    make_lab_course,
+    missing_chromium_message,
+)
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
@@ -38,15 +47,20 @@ FILE_PAYLOAD = "notes.html"  # handed in beside the notebook, served by Formgrad
 
 # ---- fixtures: one graded course, one server, one browser ----
 
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = make_lab_course(tmp_path_factory.mktemp("inert-course"))
     notebook = payload_submission(root)
     (notebook.parent / FILE_PAYLOAD).write_text(f"<p>notes</p><script>{act('file_html')}</script>")
-    for command in (["grade", ASSIGNMENT, "--jobs", "1"], ["feedback", ASSIGNMENT, "--allow-pending"],
-                    ["report", ASSIGNMENT]):
-        done = subprocess.run([sys.executable, "-m", "course", *command], cwd=root, capture_output=True,
-                              text=True, timeout=600)
+    for command in (
+        ["grade", ASSIGNMENT, "--jobs", "1"],
+        ["feedback", ASSIGNMENT, "--allow-pending"],
+        ["report", ASSIGNMENT],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "course", *command], cwd=root, capture_output=True, text=True, timeout=600
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     assert_payloads_reached_the_autograded_notebook(root)
     return root
@@ -55,8 +69,9 @@ def course(tmp_path_factory):
 def assert_payloads_reached_the_autograded_notebook(root):
     """Grading kept every payload: each rich output kind, the error with an HTML name, her file."""
     folder = root / "autograded" / STUDENT / ASSIGNMENT
-    outputs = [output for cell in notebooks.read(folder / f"{ASSIGNMENT}.ipynb").cells
-               for output in cell.get("outputs", [])]
+    outputs = [
+        output for cell in notebooks.read(folder / f"{ASSIGNMENT}.ipynb").cells for output in cell.get("outputs", [])
+    ]
     kinds = {kind for output in outputs for kind in output.get("data", {})}
     assert {"text/html", "text/markdown", "image/svg+xml", "application/javascript"} <= kinds, kinds
     assert any(output.get("ename", "").startswith("<img") for output in outputs)
@@ -98,6 +113,7 @@ def offline_page(browser):
 
 # ---- helpers ----
 
+
 def flags(page):
     return page.evaluate(f"window.{FLAG} || []")
 
@@ -133,7 +149,8 @@ def prove_the_check_sees_a_payload(page, root=None):
 
 def inject_inline_script(page):
     """Script put into the page's DOM, as a sanitizer bypass would: the page's policy must refuse it."""
-    page.evaluate("""([code, handler]) => {
+    page.evaluate(
+        """([code, handler]) => {
         const script = document.createElement('script');
         script.textContent = code;
         document.body.append(script);
@@ -141,7 +158,9 @@ def inject_inline_script(page):
         image.setAttribute('onerror', handler);
         image.src = 'x';
         document.body.append(image);
-    }""", [act("injected_script"), act("injected_handler")])
+    }""",
+        [act("injected_script"), act("injected_handler")],
+    )
 
 
 def assert_error_shown_as_text(page):
@@ -199,6 +218,7 @@ def submission_id(course):
 
 
 # ---- instructor side: Formgrader ----
+
 
 def test_formgrader_grading_page_runs_no_payload_and_grading_still_works(browser, server, course):
     context, page = instructor_page(browser, server)
@@ -270,6 +290,7 @@ def test_formgrader_other_views_work_and_refuse_script_reflected_from_the_url(br
 
 # ---- student side: the feedback page, offline ----
 
+
 def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, course):
     page = offline_page
     page.goto(feedback_page(course).as_uri(), timeout=LOAD)
@@ -279,8 +300,9 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
     assert_math_rendered(page)
     assert_error_shown_as_text(page)
     # Failure messages wrap: none needs sideways scrolling to be read (issue 19, item 9).
-    widths = page.eval_on_selector_all(".output_area pre", "pres => pres.map(p => [p.innerText.length, "
-                                                           "p.scrollWidth - p.clientWidth])")
+    widths = page.eval_on_selector_all(
+        ".output_area pre", "pres => pres.map(p => [p.innerText.length, p.scrollWidth - p.clientWidth])"
+    )
     assert max(length for length, _ in widths) > 200, "a long message, which would overflow unwrapped"
     assert all(overflow <= 1 for _, overflow in widths), widths
     # The summary names each exercise with its points and links to what went wrong.
@@ -300,8 +322,9 @@ def test_feedback_page_offline_runs_no_payload_and_renders_math(offline_page, co
 
 def test_feedback_page_sanitized_alone_runs_no_payload(browser, course):
     """The sanitizer without the policy's help: the page's HTML with its CSP <meta> removed."""
-    html = re.sub(r'<meta content="[^"]*" http-equiv="Content-Security-Policy"/>', "",
-                  feedback_page(course).read_text())
+    html = re.sub(
+        r'<meta content="[^"]*" http-equiv="Content-Security-Policy"/>', "", feedback_page(course).read_text()
+    )
     assert "Content-Security-Policy" not in html
     context = browser.new_context(viewport=VIEWPORT, offline=True)
     page = context.new_page()
@@ -315,6 +338,7 @@ def test_feedback_page_sanitized_alone_runs_no_payload(browser, course):
 
 
 # ---- the grade report ----
+
 
 def test_grade_report_runs_no_payload(offline_page, course):
     page = offline_page
@@ -332,22 +356,35 @@ def test_grade_report_runs_no_payload(offline_page, course):
 
 # ---- the sanitizer: what it keeps ----
 
+
 def test_sanitizer_keeps_what_a_grader_needs():
     png = "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
-    table = ('<table class="dataframe" border="1"><thead><tr style="text-align: right;"><th></th><th>hours</th>'
-             '</tr></thead><tbody><tr><th>0</th><td>1.5</td></tr></tbody></table>')
+    table = (
+        '<table class="dataframe" border="1"><thead><tr style="text-align: right;"><th></th><th>hours</th>'
+        "</tr></thead><tbody><tr><th>0</th><td>1.5</td></tr></tbody></table>"
+    )
     assert sanitize(table) == table.replace(' border="1"', "").replace(' style="text-align: right;"', "")
-    html = render_markdown(f"## Answer\n\nText with *emphasis*, `code` and $e^{{w}}$.\n\n![figure]({png})\n\n"
-                           "[docs](https://scikit-learn.org) and <script>x</script>")
-    for kept in ["<h2>Answer</h2>", "<em>emphasis</em>", "<code>code</code>", '<math display="inline">',
-                 f'<img src="{png}" alt="figure">', '<a href="https://scikit-learn.org">docs</a>',
-                 "&lt;script&gt;x&lt;/script&gt;"]:
+    html = render_markdown(
+        f"## Answer\n\nText with *emphasis*, `code` and $e^{{w}}$.\n\n![figure]({png})\n\n"
+        "[docs](https://scikit-learn.org) and <script>x</script>"
+    )
+    for kept in [
+        "<h2>Answer</h2>",
+        "<em>emphasis</em>",
+        "<code>code</code>",
+        '<math display="inline">',
+        f'<img src="{png}" alt="figure">',
+        '<a href="https://scikit-learn.org">docs</a>',
+        "&lt;script&gt;x&lt;/script&gt;",
+    ]:
         assert kept in html, (kept, html)
 
 
 def test_sanitizer_keeps_highlighting_but_no_class_that_borrows_the_page_styles():
-    html = render_markdown("```python\nx = 1\n```\n\n<div class=\"hidden\">my real answer</div>"
-                           "<span class=\"label label-success\">20 / 20 points</span><p class=\"sr-only\">y</p>")
+    html = render_markdown(
+        '```python\nx = 1\n```\n\n<div class="hidden">my real answer</div>'
+        '<span class="label label-success">20 / 20 points</span><p class="sr-only">y</p>'
+    )
     assert '<div class="highlight">' in html and '<span class="mi">1</span>' in html, html
     for borrowed in ["hidden", "label", "sr-only"]:
         assert borrowed not in html.replace(">my real answer<", ""), html
@@ -355,7 +392,8 @@ def test_sanitizer_keeps_highlighting_but_no_class_that_borrows_the_page_styles(
 
 
 def test_formgrader_policy_takes_only_a_plain_host_from_the_host_header():
-    from course.formgrader_policy import policy
+    from course.plugins.formgrader_policy import policy
+
     body = b"<html><head></head><body></body></html>"
     honest = policy("127.0.0.1:8888", "/", body, "/formgrader")
     assert "script-src 127.0.0.1:8888/formgrader/static/ " in honest

@@ -41,13 +41,26 @@ def test_a_student_runs_this_python_from_behind_a_0700_folder(tmp_path):
     venv = locked / "venv"
     venv.mkdir()
     probe = tmp_path / "probe.py"
-    probe.write_text(PROBE.format(python=str(venv / Path(sys.executable).relative_to(sys.prefix)), venv=str(venv),
-                                  args=IMPORT, uid=STUDENT[0], gid=STUDENT[1]))
+    probe.write_text(
+        PROBE.format(
+            python=str(venv / Path(sys.executable).relative_to(sys.prefix)),
+            venv=str(venv),
+            args=IMPORT,
+            uid=STUDENT[0],
+            gid=STUDENT[1],
+        )
+    )
     script = f"mount --bind {sys.prefix} {venv} && exec {sys.executable} {probe}"
-    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = result.stdout.splitlines()
-    assert "direct refused" in lines or "direct 1" in lines, f"the 0700 folder should stop a plain run: {result.stdout} {result.stderr[-500:]}"
+    assert "direct refused" in lines or "direct 1" in lines, (
+        f"the 0700 folder should stop a plain run: {result.stdout} {result.stderr[-500:]}"
+    )
     assert f"staged 0 {STUDENT[0]}" in lines, f"{result.stdout} {result.stderr[-1000:]}"
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 from nbgrader.validator import Validator
 
-from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
 from course import notebooks
-from course.nbgrader_api import course_config
+from course.common import course_config
+
+from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
 from private import private_lines
 
 pytestmark = [pytest.mark.slow]
+
 
 def files_below(folder):
     return sorted(p.relative_to(folder) for p in Path(folder).rglob("*") if p.is_file())
@@ -24,7 +26,8 @@ def test_committed_release_matches_a_fresh_generation(course, assignment):
     assert files_below(fresh) == files_below(committed), "run `make release` and commit release/"
     for relative in files_below(fresh):
         assert filecmp.cmp(fresh / relative, committed / relative, shallow=False), (
-            f"release/{assignment}/{relative} is out of date: run `make release` and commit it")
+            f"release/{assignment}/{relative} is out of date: run `make release` and commit it"
+        )
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -32,8 +35,11 @@ def test_release_holds_no_solution_hidden_test_or_mark_scheme(assignment):
     text = (REPO / "release" / assignment / f"{assignment}.ipynb").read_text()
     for marker in ["BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "MARK SCHEME"]:
         assert marker not in text
-    lines = {line.strip() for cell in notebooks.read(REPO / "release" / assignment / f"{assignment}.ipynb").cells
-             for line in cell.source.splitlines()}
+    lines = {
+        line.strip()
+        for cell in notebooks.read(REPO / "release" / assignment / f"{assignment}.ipynb").cells
+        for line in cell.source.splitlines()
+    }
     secret = private_lines(assignment)
     assert secret and not secret & lines, secret & lines
 

@@ -2,9 +2,10 @@
 
 import pytest
 
-from conftest import REFERENCE, UNTOUCHED, make_course, reference_answers, release_notebook
 from course import notebooks
 from course.__main__ import main
+
+from conftest import REFERENCE, UNTOUCHED, make_course, reference_answers, release_notebook
 from grades import autograded_cells
 
 ASSIGNMENT = "logistic_regression"
@@ -25,8 +26,10 @@ def test_reference_scores_full_marks_and_the_blank_release_none(tmp_path, capsys
     capsys.readouterr()
     assert main(["--root", str(tmp_path), "feedback", ASSIGNMENT]) == 1
     refusal = capsys.readouterr().err
-    assert refusal == (f"error: manual grading is pending for 1 student(s): {REFERENCE} (reflection). Grade them "
-                       "in Formgrader first, or give --allow-pending to send feedback that scores them 0\n")
+    assert refusal == (
+        f"error: manual grading is pending for 1 student(s): {REFERENCE} (reflection). Grade them "
+        "in Formgrader first, or give --allow-pending to send feedback that scores them 0\n"
+    )
     assert not (tmp_path / "feedback").exists()
     assert main(["--root", str(tmp_path), "feedback", ASSIGNMENT, "--allow-pending"]) == 0, capsys.readouterr()
     page = tmp_path / "feedback" / REFERENCE / ASSIGNMENT / f"{ASSIGNMENT}.html"

@@ -24,22 +24,23 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell
 
+from course import notebooks
+from course.sandbox.limits import SandboxLimits
+
 from catalogue import Variant
 from conftest import make_course, submit_variants
 from grades import autograded_cells, cell_errors
 from hostile import ALL_TESTS, BOUNDARY, LINKED, plant_files
 from private import private_lines
 
-from course import notebooks
-from course.sandbox import SCRATCH_BYTES, SCRATCH_FILES
-
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 ASSIGNMENT = "logistic_regression"
+LIMITS = SandboxLimits()  # the defaults, which the test course keeps
 MARKER = "SANDBOX-REPORT "
 BOMB = "course-sandbox-fork-bomb"
 
-ATTACK = '''\
+ATTACK = """\
 import json, os, socket, subprocess, sys, resource
 import numpy as np
 root, secret, port = {root!r}, {secret!r}, {port}
@@ -108,8 +109,8 @@ subprocess.Popen(["setsid", "sleep", "600"])
 subprocess.Popen([sys.executable, "-c", "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass", {bomb!r}])
 os.chmod("/scratch/work", 0)
 print("everything left behind")
-'''
-PROBE = '''\
+"""
+PROBE = """\
 import json, os, subprocess
 probe = {
     "/tmp": os.listdir("/tmp"),
@@ -120,7 +121,7 @@ probe = {
     "other processes": [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())],
 }
 print("PROBE " + json.dumps(probe))
-'''
+"""
 FLOOD = 'print("y" * 3_000_000)'
 
 
@@ -135,6 +136,7 @@ def tree_digest(folder):
 def insert_cells(*sources):
     def edit(notebook):
         notebook.cells[1:1] = [new_code_cell(source) for source in sources]
+
     return edit
 
 
@@ -143,13 +145,14 @@ def printed_json(root, student, prefix):
     graded = notebooks.read(root / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     outputs = [output for cell in graded.cells for output in cell.get("outputs", [])]
     text = "".join(output.get("text", "") for output in outputs)
-    return outputs, json.loads(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix):])
+    return outputs, json.loads(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix) :])
 
 
 @pytest.fixture(scope="module")
 def instructor_secret():
-    """A file in the instructor's home folder (removed afterwards)."""
-    path = Path.home() / ".course-sandbox-test-secret"
+    """A file in the instructor's home folder (removed afterwards), named for this test run: another
+    run at the same time (another clone) has its own."""
+    path = Path.home() / f".course-sandbox-test-secret-{os.getpid()}"
     path.write_text("instructor-only")
     yield path
     path.unlink()
@@ -161,14 +164,31 @@ def attacked(tmp_path_factory, instructor_secret):
     make_course(root)
     listener = socket.create_server(("127.0.0.1", 0))  # a service on the grader's loopback
     listener.setblocking(False)
-    attack = ATTACK.format(root=str(root), secret=str(instructor_secret), port=listener.getsockname()[1],
-                           assignment=ASSIGNMENT, bomb=BOMB, marker=MARKER)
+    attack = ATTACK.format(
+        root=str(root),
+        secret=str(instructor_secret),
+        port=listener.getsockname()[1],
+        assignment=ASSIGNMENT,
+        bomb=BOMB,
+        marker=MARKER,
+    )
     # Graded one after another, in one sandbox: the victim and the prober come after the intruder.
-    submit_variants(root, ASSIGNMENT, [Variant("intruder", {}, edit=insert_cells(FLOOD, attack)),
-                                       Variant("victim", {}), Variant("zz_prober", {}, edit=insert_cells(PROBE))])
+    submit_variants(
+        root,
+        ASSIGNMENT,
+        [
+            Variant("intruder", {}, edit=insert_cells(FLOOD, attack)),
+            Variant("victim", {}),
+            Variant("zz_prober", {}, edit=insert_cells(PROBE)),
+        ],
+    )
     protected = {name: tree_digest(root / name) for name in ("source", "submitted/victim", "course")}
-    run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--jobs", "1"],
-                         capture_output=True, text=True, timeout=1800)
+    run = subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody connected
     listener.close()
@@ -194,9 +214,13 @@ def test_the_next_student_finds_the_sandbox_as_the_first_did(attacked):
     pythons = [Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix)]
     mounts = {python.relative_to("/tmp").parts[0] for python in pythons if python.is_relative_to("/tmp")}
     assert sorted(tmp) == sorted(mounts), "nothing in /tmp but mount points' folders"
-    assert probe == {"/dev/shm": [], "/scratch": ["home", "ipc", "kernel.json", "work"],
-                     "/scratch/home": [".ipython"],  # its own kernel's
-                     "System V shared memory": 0, "other processes": []}
+    assert probe == {
+        "/dev/shm": [],
+        "/scratch": ["home", "ipc", "kernel.json", "work"],
+        "/scratch/home": [".ipython"],  # its own kernel's
+        "System V shared memory": 0,
+        "other processes": [],
+    }
 
 
 def test_nothing_outside_the_scratch_folder_can_be_read(attacked):
@@ -233,7 +257,7 @@ def test_limits_hold(attacked):
     assert report["allocate 50 GB"] == "MemoryError"
     assert report["write 1 GB file"] == "OSError"  # RLIMIT_FSIZE: EFBIG
     assert report["new user namespace"] == "CalledProcessError", "no nested namespaces to gain privileges in"
-    assert report["limits"]["NPROC"] == 64 and report["limits"]["AS"] == 4 << 30
+    assert report["limits"]["NPROC"] == LIMITS.processes and report["limits"]["AS"] == LIMITS.address_space_bytes
     if os.geteuid() == 0:
         assert report["uid"] == 65534, "root grades as nobody: root would ignore the process limit"
     flood = [o for o in outputs if "[output stopped" in o.get("text", "")]
@@ -261,14 +285,24 @@ def fake_bwrap(script):
     return folder
 
 
-@pytest.mark.parametrize("bwrap, expected, advice", [
-    (None, "bubblewrap (bwrap) is not installed", True),
-    ("echo 'bwrap: setting up uid map: Permission denied' >&2; exit 1",
-     "bwrap failed (bwrap: setting up uid map: Permission denied)", True),
-    # passes the trial run (whose command is `true`), fails to start the kernel server: the cause, no advice
-    ('for last; do :; done; [ "$last" = true ] && exit 0; echo "bwrap: no /proc here" >&2; exit 1',
-     "the sandbox's kernel server did not start: bwrap: no /proc here", False),
-], ids=["missing", "namespaces refused", "server fails"])
+@pytest.mark.parametrize(
+    "bwrap, expected, advice",
+    [
+        (None, "bubblewrap (bwrap) is not installed", True),
+        (
+            "echo 'bwrap: setting up uid map: Permission denied' >&2; exit 1",
+            "bwrap failed (bwrap: setting up uid map: Permission denied)",
+            True,
+        ),
+        # passes the trial run (whose command is `true`), fails to start the kernel server: the cause, no advice
+        (
+            'for last; do :; done; [ "$last" = true ] && exit 0; echo "bwrap: no /proc here" >&2; exit 1',
+            "the sandbox's kernel server did not start: bwrap: no /proc here",
+            False,
+        ),
+    ],
+    ids=["missing", "namespaces refused", "server fails"],
+)
 def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected, advice):
     root = tmp_path / "course"
     root.mkdir()
@@ -277,8 +311,13 @@ def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected, advi
     bin_dir = fake_bwrap(bwrap) if bwrap else tmp_path
     env = dict(os.environ, PATH=f"{bin_dir}:{Path(sys.executable).parent}")
     try:
-        run = subprocess.run([sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT], env=env,
-                             capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         if bwrap:
             shutil.rmtree(bin_dir)
@@ -291,8 +330,12 @@ def test_grade_stops_when_no_sandbox_can_be_made(tmp_path, bwrap, expected, advi
 def test_no_sandbox_warns_and_grades(tmp_path):
     make_course(tmp_path)
     submit_variants(tmp_path, ASSIGNMENT, [Variant("victim", {})])
-    run = subprocess.run([sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT,
-                          "--no-sandbox"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(tmp_path), "grade", ASSIGNMENT, "--no-sandbox"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert "warning: --no-sandbox" in run.stderr
     assert all(score == maximum for score, maximum in autograded_cells(tmp_path, ASSIGNMENT, "victim").values())
@@ -303,10 +346,12 @@ def test_no_sandbox_warns_and_grades(tmp_path):
 
 HONEST = [Variant("zz_honest_1", {}), Variant("zz_honest_2", {}), Variant("zz_honest_3", {})]
 GIB = 1 << 30
-PEAK_RSS = ("import resource, subprocess, sys\n"
-            "run = subprocess.run(sys.argv[1:])\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, file=sys.stderr)\n"
-            "sys.exit(run.returncode)")
+PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "run = subprocess.run(sys.argv[1:])\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, file=sys.stderr)\n"
+    "sys.exit(run.returncode)"
+)
 
 
 def free_bytes(path):
@@ -323,15 +368,35 @@ def boundary(tmp_path_factory, instructor_secret):
     make_course(root)
     variants = BOUNDARY + LINKED + HONEST
     submit_variants(root, ASSIGNMENT, variants)
-    targets = {"source notebook": root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
-               "gradebook": root / "gradebook.db", "instructor's file": instructor_secret,
-               "other student's notebook": root / "submitted" / "zz_honest_1" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
-               "source folder": root / "source"}
+    targets = {
+        "source notebook": root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "gradebook": root / "gradebook.db",
+        "instructor's file": instructor_secret,
+        "other student's notebook": root / "submitted" / "zz_honest_1" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+        "source folder": root / "source",
+    }
     plant_files(root, ASSIGNMENT, variants, targets)
     free = {path: free_bytes(path) for path in (root, tempfile.gettempdir())}
-    run = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "course", "--root", str(root),
-                          "grade", ASSIGNMENT, "--jobs", "2"], env=dict(os.environ, COURSE_TEST_MARKERS=str(markers)),
-                         capture_output=True, text=True, timeout=1800)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PEAK_RSS,
+            sys.executable,
+            "-m",
+            "course",
+            "--root",
+            str(root),
+            "grade",
+            ASSIGNMENT,
+            "--jobs",
+            "2",
+        ],
+        env=dict(os.environ, COURSE_TEST_MARKERS=str(markers)),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     peak_rss = int(run.stderr.strip().splitlines()[-1])
     lost = {path: before - free_bytes(path) for path, before in free.items()}
     return run, root, markers, peak_rss, lost
@@ -357,7 +422,8 @@ def test_attacks_earn_nothing(boundary, variant):
     _, root, _, _, _ = boundary
     scores = autograded_cells(root, ASSIGNMENT, variant.name)
     assert {name: score for name, (score, _) in scores.items()} == {
-        name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()}
+        name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()
+    }
 
 
 def test_no_submitted_module_runs_as_the_grader(boundary):
@@ -380,14 +446,19 @@ def test_forged_and_huge_records_are_refused_by_the_recheck(boundary):
 
 def test_linked_submissions_are_refused_unread(boundary, instructor_secret):
     run, root, _, _, _ = boundary
-    reasons = {"hard_link": "copy.ipynb is a hard link", "fifo": "pipe is a FIFO", "link_to_folder": "source is a "
-               "symbolic link", "link_to_secret": "notes.txt is a symbolic link"}
+    reasons = {
+        "hard_link": "copy.ipynb is a hard link",
+        "fifo": "pipe is a FIFO",
+        "link_to_folder": "source is a symbolic link",
+        "link_to_secret": "notes.txt is a symbolic link",
+    }
     for student, reason in reasons.items():
         assert f"  {student}: InvalidSubmission: {reason}" in run.stdout
     for variant in LINKED:
         assert not (root / "autograded" / variant.name).exists()
-    everything = b"".join(path.read_bytes() for path in (root / "autograded").rglob("*") if path.is_file()
-                          and not path.is_symlink())
+    everything = b"".join(
+        path.read_bytes() for path in (root / "autograded").rglob("*") if path.is_file() and not path.is_symlink()
+    )
     assert b"instructor-only" not in everything and b"SQLite format" not in everything
 
 
@@ -395,10 +466,10 @@ def test_no_disk_is_filled_and_the_sandbox_is_left_clean(boundary):
     """fallocate, big writes, sparse files, many files and a 5000-deep tree land in the sandbox's capped tmpfs."""
     run, root, _, _, lost = boundary
     _, filled = printed_json(root, "fills_its_sandbox", "FILLED ")
-    assert filled["fallocated"] <= 4 * SCRATCH_BYTES and filled["written"] <= 4 * SCRATCH_BYTES, filled
+    assert filled["fallocated"] <= 4 * LIMITS.scratch_bytes and filled["written"] <= 4 * LIMITS.scratch_bytes, filled
     assert filled["depth"] == 5000
     if os.geteuid() == 0:
-        assert filled["files"] < SCRATCH_FILES
+        assert filled["files"] < LIMITS.scratch_files
     assert all(bytes_lost < 256 << 20 for bytes_lost in lost.values()), lost
     assert "note:" not in run.stdout, "the wipe removed everything"
     assert not list(Path(tempfile.gettempdir()).glob("course-grade-*")), "the workers' folder is removed"
@@ -411,18 +482,25 @@ def printed_outputs(root, student):
 
 def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
     """nbgrader starts the launcher in the student's folder: `python -m` would import the student's course/."""
+    from course.sandbox.bwrap import isolated_python
+
     from conftest import REPO
-    from course.sandbox import isolated_python
     from hostile import SHADOWS
+
     markers = tmp_path / "markers"
     markers.mkdir()
     plant_files(tmp_path, "", [Variant("student", {}, files=SHADOWS)], {})
     env = dict(os.environ, COURSE_TEST_MARKERS=str(markers), PYTHONPATH=str(REPO))
-    for argv in ([sys.executable, "-m", "course.sandbox"], isolated_python(REPO, "course.sandbox")):
-        subprocess.run(argv + ["no-connection-file"], cwd=tmp_path / "submitted" / "student", env=env,
-                       capture_output=True, timeout=120)
+    for argv in ([sys.executable, "-m", "course.sandbox.launcher"], isolated_python(REPO, "course.sandbox.launcher")):
+        subprocess.run(
+            argv + ["no-connection-file"],
+            cwd=tmp_path / "submitted" / "student",
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
         if argv[1] == "-m":
-            assert (markers / "course").exists(), "the shadow works where the working folder is on sys.path"
+            assert (markers / "course").exists(), "the shadow works where the working folder is on the import path"
             for marker in markers.iterdir():
                 marker.unlink()
     assert sorted(os.listdir(markers)) == []
@@ -433,8 +511,11 @@ def test_a_virtual_environment_behind_a_symbolic_link_runs_sandboxed(tmp_path):
     link = tmp_path / "venv-link"
     link.symlink_to(Path(sys.prefix).resolve())
     python = link / Path(sys.executable).relative_to(sys.prefix)
-    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from course.sandbox import Sandbox\n"
-             "sandbox = Sandbox(); print('alive', sandbox.alive()); sandbox.close()")
-    result = subprocess.run([str(python), "-c", probe, str(Path(__file__).resolve().parents[1])], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    probe = (
+        "from course.sandbox.warm import Sandbox\n"  # this checkout's course: the working folder
+        "sandbox = Sandbox(); print('alive', sandbox.alive()); sandbox.close()"
+    )
+    result = subprocess.run(
+        [str(python), "-c", probe], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300
+    )
     assert result.stdout.strip() == "alive True", result.stderr[-2000:]

@@ -18,12 +18,15 @@ def test_plain_folder_is_copied(tmp_path):
     assert (tmp_path / "copy" / "data" / "x.csv").read_text() == "1,2\n"
 
 
-@pytest.mark.parametrize("plant, message", [
-    (lambda folder, secret: (folder / "answers.ipynb").symlink_to(secret), "symbolic link"),
-    (lambda folder, secret: (folder / "data").symlink_to(secret.parent), "symbolic link"),
-    (lambda folder, secret: os.link(secret, folder / "copy.txt"), "hard link"),
-    (lambda folder, secret: os.mkfifo(folder / "pipe"), "FIFO"),
-])
+@pytest.mark.parametrize(
+    "plant, message",
+    [
+        (lambda folder, secret: (folder / "answers.ipynb").symlink_to(secret), "symbolic link"),
+        (lambda folder, secret: (folder / "data").symlink_to(secret.parent), "symbolic link"),
+        (lambda folder, secret: os.link(secret, folder / "copy.txt"), "hard link"),
+        (lambda folder, secret: os.mkfifo(folder / "pipe"), "FIFO"),
+    ],
+)
 def test_links_and_special_files_are_refused_unread(tmp_path, plant, message):
     secret = tmp_path / "instructor" / "gradebook.db"
     secret.parent.mkdir()
@@ -60,7 +63,9 @@ def test_paths_cannot_leave_the_destination(tmp_path):
 
 def test_remove_tree_takes_deep_locked_and_linked_trees_without_recursion(tmp_path):
     import sys
+
     from course.studentfiles import remove_tree
+
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(300)  # a recursive removal would fail at this depth; an iterative one does not care
     outside = tmp_path / "outside"
@@ -89,6 +94,7 @@ def test_remove_tree_takes_deep_locked_and_linked_trees_without_recursion(tmp_pa
 
 def test_remove_tree_gives_up_past_its_budget(tmp_path):
     from course.studentfiles import remove_tree
+
     for number in range(20):
         (tmp_path / "many" / str(number)).mkdir(parents=True)
     with pytest.raises(OSError, match="too many"):

@@ -10,15 +10,17 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course import parallel
-from course.execute import RobustExecute
-from course.feedback import ShowFailuresNotTests
-from course.schedule import PercentPerDayLate
-from course.zygote import read_message, send_message, write_files
+from course.plugins.execute import RobustExecute
+from course.plugins.feedback import ShowFailuresNotTests
+from course.plugins.late import PercentPerDayLate
+from course.sandbox.protocol import receive, send
+from course.sandbox.zygote import write_files
 
 DAY = 86400
 
 
 # ---- the late-penalty plugin ----
+
 
 @pytest.mark.parametrize("seconds_late,percent", [(1, 10), (DAY, 10), (DAY + 1, 20), (9 * DAY, 90), (30 * DAY, 100)])
 def test_late_penalty_is_a_tenth_per_started_day_and_never_more_than_the_score(seconds_late, percent):
@@ -32,41 +34,77 @@ def test_late_penalty_follows_its_setting():
 
 # ---- the feedback preprocessor ----
 
+
 def graded_cell(source, grade_id, points, score, outputs=(), cell_type="code"):
     cell = new_code_cell(source, outputs=list(outputs)) if cell_type == "code" else new_markdown_cell(source)
-    cell.metadata.nbgrader = {"grade": True, "grade_id": grade_id, "points": points, "score": score,
-                              "solution": False, "locked": True}
+    cell.metadata.nbgrader = {
+        "grade": True,
+        "grade_id": grade_id,
+        "points": points,
+        "score": score,
+        "solution": False,
+        "locked": True,
+    }
     return cell
 
 
 def test_feedback_keeps_messages_and_drops_hidden_tests_and_tracebacks():
-    failure = new_output("error", ename="AssertionError", evalue="use predict_proba(...)[:, 1]",
-                         traceback=["Traceback", "  assert np.allclose(p, secret_reference)", "AssertionError"])
-    nb = new_notebook(cells=[
-        new_markdown_cell("## Exercise 1: the sigmoid"),
-        graded_cell("assert sigmoid(0) == 0.5\n### BEGIN HIDDEN TESTS\nassert secret_check()\n### END HIDDEN TESTS",
-                    "test_sigmoid", 2, 0.0, [failure]),
-        new_markdown_cell("## Exercise 2: your reflection"),
-        graded_cell("It works.", "reflection", 3, None, cell_type="markdown"),
-    ])
+    failure = new_output(
+        "error",
+        ename="AssertionError",
+        evalue="use predict_proba(...)[:, 1]",
+        traceback=["Traceback", "  assert np.allclose(p, secret_reference)", "AssertionError"],
+    )
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("## Exercise 1: the sigmoid"),
+            graded_cell(
+                "assert sigmoid(0) == 0.5\n### BEGIN HIDDEN TESTS\nassert secret_check()\n### END HIDDEN TESTS",
+                "test_sigmoid",
+                2,
+                0.0,
+                [failure],
+            ),
+            new_markdown_cell("## Exercise 2: your reflection"),
+            graded_cell("It works.", "reflection", 3, None, cell_type="markdown"),
+        ]
+    )
     nb, resources = ShowFailuresNotTests().preprocess(nb, {})
     test = nb.cells[1]
     assert "secret_check" not in test.source and "HIDDEN" not in test.source
     assert "assert sigmoid(0) == 0.5" in test.source
     assert test.outputs[0].traceback == ["AssertionError: use predict_proba(...)[:, 1]"]
     assert resources["course"]["exercises"] == [
-        {"title": "Exercise 1: the sigmoid", "anchor": "test_sigmoid", "score": 0.0, "points": 2.0,
-         "pending": False, "failed": "test_sigmoid"},
-        {"title": "Exercise 2: your reflection", "anchor": "reflection", "score": 0.0, "points": 3.0,
-         "pending": True, "failed": None}]
+        {
+            "title": "Exercise 1: the sigmoid",
+            "anchor": "test_sigmoid",
+            "score": 0.0,
+            "points": 2.0,
+            "pending": False,
+            "failed": "test_sigmoid",
+        },
+        {
+            "title": "Exercise 2: your reflection",
+            "anchor": "reflection",
+            "score": 0.0,
+            "points": 3.0,
+            "pending": True,
+            "failed": None,
+        },
+    ]
     assert "Content-Security-Policy" in resources["course"]["csp_meta"]
 
 
 # ---- the output cap and the notebook's time budget ----
 
+
 def stream(text):
-    return {"msg_type": "stream", "parent_header": {}, "header": {"msg_type": "stream"},
-            "content": {"name": "stdout", "text": text}}
+    return {
+        "msg_type": "stream",
+        "parent_header": {},
+        "header": {"msg_type": "stream"},
+        "content": {"name": "stdout", "text": text},
+    }
 
 
 def capped_outputs(execute, cell, messages):
@@ -85,7 +123,8 @@ def test_output_past_the_cap_is_dropped_with_one_notice():
 
 
 def test_a_recording_cell_has_its_own_larger_cap():
-    from course.verify import INJECTED
+    from course.plugins.verify import INJECTED
+
     cell = new_code_cell("record")
     cell.metadata[INJECTED] = True
     execute = RobustExecute(max_output_bytes=1000, max_record_bytes=5000)
@@ -93,7 +132,8 @@ def test_a_recording_cell_has_its_own_larger_cap():
 
 
 def test_each_cell_timeout_is_cut_to_what_is_left_of_the_notebook_budget(monkeypatch):
-    from course import execute as module
+    from course.plugins import execute as module
+
     clock = [100.0]
     monkeypatch.setattr(module, "monotonic", lambda: clock[0])
     execute = RobustExecute(timeout=30, notebook_timeout=300)
@@ -107,6 +147,7 @@ def test_each_cell_timeout_is_cut_to_what_is_left_of_the_notebook_budget(monkeyp
 
 # ---- the sandbox's kernel server: its files and its protocol ----
 
+
 @pytest.mark.parametrize("name", ["../escaped.txt", "/etc/escaped.txt", "data/../../escaped.txt", "."])
 def test_the_kernel_server_writes_no_file_outside_its_folder(tmp_path, name):
     folder = tmp_path / "work"
@@ -117,8 +158,9 @@ def test_the_kernel_server_writes_no_file_outside_its_folder(tmp_path, name):
 
 
 def test_the_kernel_server_writes_a_notebook_folder(tmp_path):
-    write_files(tmp_path, {"a.ipynb": base64.b64encode(b"{}").decode(),
-                           "data/x.csv": base64.b64encode(b"1,2").decode()})
+    write_files(
+        tmp_path, {"a.ipynb": base64.b64encode(b"{}").decode(), "data/x.csv": base64.b64encode(b"1,2").decode()}
+    )
     assert (tmp_path / "a.ipynb").read_bytes() == b"{}" and (tmp_path / "data" / "x.csv").read_bytes() == b"1,2"
 
 
@@ -127,15 +169,16 @@ def test_protocol_messages_arrive_whole_and_in_order_however_they_are_split():
     with left, right:
         messages = [{"kernel": 1}, {"text": "é\n" * 5000}, {"done": True}]
         for message in messages:
-            send_message(left, message)
+            send(left, message)
         left.shutdown(socket.SHUT_WR)
         buffer = bytearray()
-        received = [read_message(right, buffer) for _ in messages]
-        assert received == messages and read_message(right, buffer) is None
+        received = [receive(right, buffer) for _ in messages]
+        assert received == messages and receive(right, buffer) is None
     assert json.loads(json.dumps(messages)) == messages
 
 
 # ---- the parallel coordinator, with a fake pool ----
+
 
 class FakePool:
     """An executor whose tasks finish when `wait` asks; a task for a `killer` student breaks the pool,
@@ -177,11 +220,13 @@ class FakePool:
 @pytest.fixture
 def fake_wait(monkeypatch):
     """concurrent.futures.wait for FakePool: the oldest running task finishes."""
+
     def wait(pending, return_when):
         if pending and not any(future.done() for future in pending):
             next(iter(pending)).pool.finish_one()
         done = {future for future in pending if future.done()}
         return done, set(pending) - done
+
     monkeypatch.setattr(parallel, "wait", wait)
     original = FakePool.submit
 
@@ -189,6 +234,7 @@ def fake_wait(monkeypatch):
         future = original(self, *args)
         future.pool = self
         return future
+
     monkeypatch.setattr(FakePool, "submit", submit)
 
 
@@ -199,6 +245,7 @@ def test_outcomes_keep_at_most_window_in_flight_and_a_bad_payload_costs_one_stud
         if student == "unpackable":
             raise OSError("its notebook vanished")
         return {"student": student}
+
     results = dict(parallel.outcomes(pool, ["a", "unpackable", "b", "c", "d", "e"], payload, True, 3))
     assert pool.peak == 3, "the window is filled, and never overfilled"
     assert isinstance(results.pop("unpackable"), OSError)
@@ -211,6 +258,7 @@ def test_a_killed_worker_costs_only_the_student_who_kills_it(fake_wait, monkeypa
     def make_pool(max_workers, initializer=None, initargs=()):
         pools.append(FakePool(max_workers, killers={"killer"}))
         return pools[-1]
+
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", make_pool)
     students = ["a", "killer", "b", "c", "d", "e", "f"]
     results = dict(parallel.on_local_workers(2, students, lambda student: {"student": student}, False))

@@ -26,15 +26,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, make_course
 from course import samples
+
+from conftest import ASSIGNMENTS, make_course
 
 COURSE_ID = "logistic-regression"
 STUDENTS = {"alice": 20001, "bob": 20002, "cy": 20003}
@@ -52,16 +55,31 @@ MANUAL_POINTS = {"logistic_regression": 3, "logistic_regression_from_scratch": 2
 
 def expected_raw(assignment, name):
     return EXPECTED_AUTO[assignment][name] + (MANUAL_POINTS[assignment] if name == "alice" else 0)
-MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch": "comparison",
-          "logistic_regression_evaluation": "costs"}
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.root,
-              pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root")]
+
+MANUAL = {
+    "logistic_regression": "reflection",
+    "logistic_regression_from_scratch": "comparison",
+    "logistic_regression_evaluation": "costs",
+}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.sandbox,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="students run as separate users, which needs root"),
+]
 
 
 def course_cli(root, *args, status=0, env=None):
-    result = subprocess.run([sys.executable, "-m", "course", "--root", str(root), *args], cwd=root,
-                            capture_output=True, text=True, timeout=1800, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(root), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+    )
     assert result.returncode == status, f"course {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
     return result.stdout + result.stderr
 
@@ -69,8 +87,10 @@ def course_cli(root, *args, status=0, env=None):
 def accounts(base):
     """An environment in which nss_wrapper knows every student's account, as the machine of a real course does."""
     passwd, group = base / "passwd", base / "group"
-    passwd.write_text("root:x:0:0::/root:/bin/sh\n" + "".join(
-        f"{name}:x:{uid}:{uid}::{base / 'home' / name}:/bin/sh\n" for name, uid in UIDS.items()))
+    passwd.write_text(
+        "root:x:0:0::/root:/bin/sh\n"
+        + "".join(f"{name}:x:{uid}:{uid}::{base / 'home' / name}:/bin/sh\n" for name, uid in UIDS.items())
+    )
     group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, uid in UIDS.items()))
     library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
     return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
@@ -81,6 +101,12 @@ def as_student(name, home, exchange, *args):
     return samples.student_nbgrader(name, home, exchange, COURSE_ID, *args, user=user)
 
 
+def concurrently(*actions):
+    """Run each action in a thread of its own; return their results, in order (a failure is raised)."""
+    with ThreadPoolExecutor(len(actions)) as pool:
+        return [future.result() for future in [pool.submit(action) for action in actions]]
+
+
 def run_as(name, code):
     """Run Python `code` as student `name`; return the completed process."""
     return samples.run_python(["-c", code], user=(UIDS[name], UIDS[name]))
@@ -88,8 +114,10 @@ def run_as(name, code):
 
 def can_read(name, path):
     """Whether student `name` can list (a folder) or read (a file) `path`."""
-    return run_as(name, f"import os; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()"
-                  ).returncode == 0
+    return (
+        run_as(name, f"import os; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()").returncode
+        == 0
+    )
 
 
 def tamper(name, code):
@@ -100,8 +128,14 @@ def tamper(name, code):
 
 def entry_of(exchange, name, assignment):
     """The latest inbound entry of `assignment` that student `name` made (forged ones in their name aside)."""
-    return max((path for path in (exchange / COURSE_ID / "inbound").glob(f"{name}+{assignment}+*")
-                if path.stat().st_uid == UIDS[name]), key=lambda path: path.stat().st_ctime)
+    return max(
+        (
+            path
+            for path in (exchange / COURSE_ID / "inbound").glob(f"{name}+{assignment}+*")
+            if path.stat().st_uid == UIDS[name]
+        ),
+        key=lambda path: path.stat().st_ctime,
+    )
 
 
 def make_entry(root, exchange, owner, named, kind, when):
@@ -109,27 +143,34 @@ def make_entry(root, exchange, owner, named, kind, when):
     in the name of `named` (a process each, cheaper than nbgrader's own submit)."""
     entry = exchange / COURSE_ID / "inbound" / f"{named}+{ATTACKED}+{when}+{secrets.token_hex(8)}"
     notebook = nbformat.writes(samples.sample_notebook(root, ATTACKED, kind))
-    tamper(owner, f"import os; os.mkdir({str(entry)!r}); "
-                  f"open({str(entry / (ATTACKED + '.ipynb'))!r}, 'w').write({notebook!r}); "
-                  f"open({str(entry / 'timestamp.txt')!r}, 'w').write({when!r}); "
-                  f"open({str(entry / 'submission_secret.txt')!r}, 'w').write({secrets.token_hex(64)!r})")
+    tamper(
+        owner,
+        f"import os; os.mkdir({str(entry)!r}); "
+        f"open({str(entry / (ATTACKED + '.ipynb'))!r}, 'w').write({notebook!r}); "
+        f"open({str(entry / 'timestamp.txt')!r}, 'w').write({when!r}); "
+        f"open({str(entry / 'submission_secret.txt')!r}, 'w').write({secrets.token_hex(64)!r})",
+    )
     return entry
 
 
 def attack(root, exchange):
     """The attackers submit the first assignment and tamper with the exchange; return the forged entries."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-    dan, eve, fay, gus = (make_entry(root, exchange, name, name, "perfect" if name == "dan" else "blank", now)
-                          for name in ATTACKERS)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    dan, eve, fay, gus = (
+        make_entry(root, exchange, name, name, "perfect" if name == "dan" else "blank", now) for name in ATTACKERS
+    )
     source = root / "source" / ATTACKED / f"{ATTACKED}.ipynb"
     tamper("dan", f"import os; os.symlink({str(source)!r}, {str(dan / 'answers.ipynb')!r})")
-    tamper("eve", f"import os; open({str(eve / 'submission_secret.txt')!r}, 'w').close(); "
-                  f"os.remove({str(eve / 'timestamp.txt')!r})")
+    tamper(
+        "eve",
+        f"import os; open({str(eve / 'submission_secret.txt')!r}, 'w').close(); "
+        f"os.remove({str(eve / 'timestamp.txt')!r})",
+    )
     tamper("fay", f"open({str(fay / 'submission_secret.txt')!r}, 'wb').write(bytes(range(128, 256)))")
     bob = entry_of(exchange, "bob", ATTACKED)
     tamper("bob", f"open({str(bob / 'timestamp.txt')!r}, 'w').write('the day before the deadline')")
     tamper("gus", f"import os; os.remove({str(gus / 'submission_secret.txt')!r})")
-    later = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    later = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
     return [make_entry(root, exchange, "cy", named, "blank", later) for named in ("alice", "nobody_here")]
 
 
@@ -150,31 +191,41 @@ def term():
     out = {"release": [course_cli(root, "--exchange", str(exchange), "release", a) for a in ASSIGNMENTS]}
 
     def submit(name, kind, assignment):
-        samples.fetch_and_submit(root, exchange, COURSE_ID, assignment, name, kind, homes[name],
-                                 user=(UIDS[name], UIDS[name]))
+        samples.fetch_and_submit(
+            root, exchange, COURSE_ID, assignment, name, kind, homes[name], user=(UIDS[name], UIDS[name])
+        )
 
-    for assignment in ASSIGNMENTS:
-        submit("cy", "blank", assignment)
-        submit("bob", "blank", assignment)
+    def cy():
+        for assignment in ASSIGNMENTS:
+            submit("cy", "blank", assignment)
+
+    def bob():
+        for assignment in ASSIGNMENTS:
+            submit("bob", "blank", assignment)
         time.sleep(1.1)  # nbgrader's submission timestamps have a resolution of a second
-        submit("bob", "typical", assignment)
+        for assignment in ASSIGNMENTS:
+            submit("bob", "typical", assignment)
+
+    concurrently(cy, bob)  # as students do: each in their own home, under their own user id
     forged = attack(root, exchange)
     # The due date has whole seconds: round up past bob's last submission, then wait past it.
-    due = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    due = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
     with open(root / "nbgrader_config.py", "a") as config:
         config.write(f"\nc.Course.due_dates = {{a: {due!r} for a in {ASSIGNMENTS!r}}}\n")
     time.sleep(2.1)
     for assignment in ASSIGNMENTS:
         submit("alice", "perfect", assignment)
     alice = entry_of(exchange, "alice", ATTACKED).name
-    tamper("alice", f"open({str(exchange / COURSE_ID / 'inbound' / alice / 'timestamp.txt')!r}, 'w')"
-                    f".write({BACK_DATED!r})")
+    tamper(
+        "alice", f"open({str(exchange / COURSE_ID / 'inbound' / alice / 'timestamp.txt')!r}, 'w').write({BACK_DATED!r})"
+    )
 
     with_accounts = accounts(base)
     for assignment in ASSIGNMENTS:
         attacked = assignment == ATTACKED
-        out[f"collect {assignment}"] = course_cli(root, "--exchange", str(exchange), "collect", assignment,
-                                                  status=1 if attacked else 0, env=with_accounts)
+        out[f"collect {assignment}"] = course_cli(
+            root, "--exchange", str(exchange), "collect", assignment, status=1 if attacked else 0, env=with_accounts
+        )
         out[f"grade {assignment}"] = course_cli(root, "grade", assignment)
         with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gradebook:
             grade = gradebook.find_grade(MANUAL[assignment], assignment, assignment, "alice")
@@ -184,10 +235,12 @@ def term():
         out[f"status {assignment}"] = course_cli(root, "status", assignment)
         out[f"refused feedback {assignment}"] = course_cli(root, "feedback", assignment, status=1)
         out[f"feedback {assignment}"] = course_cli(root, "feedback", assignment, "--allow-pending")
-        out[f"return {assignment}"] = course_cli(root, "--exchange", str(exchange), "return", assignment,
-                                                 "--allow-pending", status=1 if attacked else 0)
-        for name in STUDENTS:
-            fetched = as_student(name, homes[name], exchange, "fetch_feedback", assignment)
+        out[f"return {assignment}"] = course_cli(
+            root, "--exchange", str(exchange), "return", assignment, "--allow-pending", status=1 if attacked else 0
+        )
+        for fetched in concurrently(
+            *(partial(as_student, name, homes[name], exchange, "fetch_feedback", assignment) for name in STUDENTS)
+        ):
             assert fetched.returncode == 0, fetched.stderr[-2000:]
     course_cli(root, "export", "--to", "grades.csv")
     yield {"root": root, "exchange": exchange, "homes": homes, "out": out, "forged": forged, "alice": alice}
@@ -236,10 +289,16 @@ def test_grades_per_student_and_cell(term):
             alice = {g.name: g for nb in gradebook.find_submission(assignment, "alice").notebooks for g in nb.grades}
             assert all(g.score == g.max_score for g in alice.values())
             bob = {g.name: g.score for nb in gradebook.find_submission(assignment, "bob").notebooks for g in nb.grades}
-            lost = {"logistic_regression": ["test_scale_hours_guessed", "test_pass_probabilities",
-                                            "test_sigmoid", "test_accuracy"],
-                    "logistic_regression_from_scratch": ["test_log_loss", "test_predict_class"],
-                    "logistic_regression_evaluation": ["test_confusion", "test_threshold", "test_brier"]}[assignment]
+            lost = {
+                "logistic_regression": [
+                    "test_scale_hours_guessed",
+                    "test_pass_probabilities",
+                    "test_sigmoid",
+                    "test_accuracy",
+                ],
+                "logistic_regression_from_scratch": ["test_log_loss", "test_predict_class"],
+                "logistic_regression_evaluation": ["test_confusion", "test_threshold", "test_brier"],
+            }[assignment]
             assert all(bob[name] == 0 for name in lost)
 
 
@@ -290,12 +349,15 @@ def test_forged_entries_are_refused_and_named(term):
     lines = collect_lines(term)
     cy = f"cy (uid {STUDENTS['cy']})"
     assert f"refused inbound entry {alice_forged}: it names alice but is owned by {cy}" in lines
-    assert (f"refused inbound entry {nobody_forged}: it names 'nobody_here', who has no account on this machine "
-            f"(it is owned by {cy})") in lines
+    assert (
+        f"refused inbound entry {nobody_forged}: it names 'nobody_here', who has no account on this machine "
+        f"(it is owned by {cy})"
+    ) in lines
     submitted = term["root"] / "submitted"
     assert not (submitted / "nobody_here").exists()
-    assert nbformat.read(submitted / "alice" / ATTACKED / f"{ATTACKED}.ipynb", 4) == \
-        nbformat.read(term["homes"]["alice"] / ATTACKED / f"{ATTACKED}.ipynb", 4)
+    assert nbformat.read(submitted / "alice" / ATTACKED / f"{ATTACKED}.ipynb", 4) == nbformat.read(
+        term["homes"]["alice"] / ATTACKED / f"{ATTACKED}.ipynb", 4
+    )
 
 
 def test_a_planted_link_refuses_only_that_entry(term):
@@ -303,15 +365,18 @@ def test_a_planted_link_refuses_only_that_entry(term):
     assert f"refused dan's inbound entry {dan}: answers.ipynb is a symbolic link" in collect_lines(term)
     submitted = term["root"] / "submitted"
     assert not (submitted / "dan").exists()
-    assert not any("BEGIN SOLUTION" in path.read_text(errors="replace")
-                   for path in submitted.rglob("*") if path.is_file())
+    assert not any(
+        "BEGIN SOLUTION" in path.read_text(errors="replace") for path in submitted.rglob("*") if path.is_file()
+    )
     assert "submissions of logistic_regression in submitted/: alice, bob, cy, eve, fay, gus" in collect_lines(term)[0]
 
 
 def test_submission_time_is_the_exchange_time_not_the_students(term):
     """alice back-dated her timestamp.txt to 2019: collect says so and keeps the time the exchange recorded."""
-    pattern = (rf"alice: its timestamp\.txt says 2019-12-31 12:00:00 UTC; the exchange recorded "
-               rf"(\S+ \S+) UTC, which counts \({re.escape(term['alice'])}\)")
+    pattern = (
+        rf"alice: its timestamp\.txt says 2019-12-31 12:00:00 UTC; the exchange recorded "
+        rf"(\S+ \S+) UTC, which counts \({re.escape(term['alice'])}\)"
+    )
     [recorded] = [match.group(1) for line in collect_lines(term) if (match := re.fullmatch(pattern, line))]
     collected = (term["root"] / "submitted" / "alice" / ATTACKED / "timestamp.txt").read_text()
     assert collected.startswith(recorded) and collected.endswith(" UTC")
@@ -324,10 +389,12 @@ def test_a_broken_secret_costs_only_its_student(term):
     """eve, fay and gus are graded but named by `return`; bob, whose timestamp.txt is garbled, fetched his
     feedback like every honest student (the fixture checks it)."""
     out = term["out"][f"return {ATTACKED}"].splitlines()
-    assert out == [f"returned feedback on {ATTACKED} to 3 of 6 students through the exchange",
-                   "no feedback returned for eve: its submission_secret.txt is empty",
-                   "no feedback returned for fay: its submission_secret.txt is not text",
-                   "no feedback returned for gus: its submission_secret.txt is missing"]
+    assert out == [
+        f"returned feedback on {ATTACKED} to 3 of 6 students through the exchange",
+        "no feedback returned for eve: its submission_secret.txt is empty",
+        "no feedback returned for fay: its submission_secret.txt is not text",
+        "no feedback returned for gus: its submission_secret.txt is missing",
+    ]
     with Gradebook(f"sqlite:///{term['root'] / 'gradebook.db'}", COURSE_ID) as gradebook:
         graded = {s.student.id for s in gradebook.assignment_submissions(ATTACKED)}
     assert graded == {"alice", "bob", "cy", "eve", "fay", "gus"}

@@ -1,10 +1,10 @@
-"""The sandbox's wipe (course/zygote.py): iterative, never following links, never raising."""
+"""The sandbox's wipe (course/sandbox/scratch.py): iterative, never following links, never raising."""
 
 import functools
 import os
 import sys
 
-from course import zygote
+from course.sandbox import scratch as sandbox_scratch
 
 
 def deep_tree(folder, depth):
@@ -30,7 +30,7 @@ def test_wipe_empties_deep_locked_and_linked_trees(tmp_path):
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(300)  # a recursive wipe would fail at this depth; an iterative one does not care
     try:
-        assert zygote.empty_folder(scratch, keep={kept}) is True
+        assert sandbox_scratch.empty_folder(scratch, keep={kept}) is True
     finally:
         sys.setrecursionlimit(limit)
     assert sorted(p.relative_to(scratch).as_posix() for p in scratch.rglob("*")) == ["venv", "venv/bin"]
@@ -41,5 +41,5 @@ def test_a_tree_too_large_to_wipe_is_reported_not_raised(tmp_path, monkeypatch):
     """The server then stops, and the worker starts a fresh sandbox for the next student."""
     for number in range(30):
         (tmp_path / "scratch" / "many" / str(number)).mkdir(parents=True)
-    monkeypatch.setattr(zygote, "remove_tree", functools.partial(zygote.remove_tree, max_entries=10))
-    assert zygote.empty_folder(tmp_path / "scratch") is False
+    monkeypatch.setattr(sandbox_scratch, "remove_tree", functools.partial(sandbox_scratch.remove_tree, max_entries=10))
+    assert sandbox_scratch.empty_folder(tmp_path / "scratch") is False

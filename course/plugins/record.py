@@ -1,7 +1,7 @@
 """Plain-data records of what a test cell reads from the student's namespace.
 
 The autograder runs this file's source inside the student's kernel (see
-course.verify): before a test cell it wraps the student's functions so that
+course.plugins.verify): before a test cell it wraps the student's functions so that
 every call and its result are noted, after the cell it shows the record as
 JSON. The grader decodes the record in its own process, where nothing the
 student ran can reach, and runs the test cell again on it.
@@ -29,17 +29,30 @@ def encode(value, depth=0):
     if kind in (bool, int, float, str):
         return {"kind": kind.__name__, "value": value}
     if kind is np.ndarray and value.dtype.kind in "biuf":
-        return {"kind": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape),
-                "data": value.ravel().tolist()}
-    if kind in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-                np.uint64, np.float16, np.float32, np.float64):
+        return {"kind": "ndarray", "dtype": value.dtype.str, "shape": list(value.shape), "data": value.ravel().tolist()}
+    if kind in (
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+    ):
         return {"kind": "npscalar", "dtype": value.dtype.str, "value": value.item()}
     if kind in (list, tuple) and depth < 8:
         return {"kind": kind.__name__, "items": [encode(item, depth + 1) for item in value]}
     if _is_logistic_regression(value):
-        return {"kind": "estimator", "params": _plain_params(value),
-                "attributes": {name: encode(getattr(value, name)) for name in ESTIMATOR_ATTRIBUTES
-                               if name in vars(value)}}
+        return {
+            "kind": "estimator",
+            "params": _plain_params(value),
+            "attributes": {name: encode(getattr(value, name)) for name in ESTIMATOR_ATTRIBUTES if name in vars(value)},
+        }
     if callable(value) and not isinstance(value, type):
         return {"kind": "function"}
     return {"kind": "opaque", "type": f"{kind.__module__}.{kind.__qualname__}"}
@@ -47,8 +60,7 @@ def encode(value, depth=0):
 
 def call_key(args, kwargs):
     """The text that identifies one call by its arguments."""
-    return json.dumps([encode(list(args)), {k: encode(v) for k, v in sorted(kwargs.items())}],
-                      sort_keys=True)
+    return json.dumps([encode(list(args)), {k: encode(v) for k, v in sorted(kwargs.items())}], sort_keys=True)
 
 
 def _is_logistic_regression(value):
@@ -118,6 +130,9 @@ def end(namespace, grade_id):
     for name, recorder in recorders.items():
         if namespace.get(name) is recorder:
             namespace[name] = recorder.function
-    record = {"grade_id": grade_id, "values": values,
-              "calls": {name: recorder.calls for name, recorder in recorders.items()}}
+    record = {
+        "grade_id": grade_id,
+        "values": values,
+        "calls": {name: recorder.calls for name, recorder in recorders.items()},
+    }
     display({MIME: record}, raw=True)

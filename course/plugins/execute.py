@@ -8,7 +8,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from .verify import INJECTED
+from .verify import INJECTED, error_output
 
 
 class RobustExecute(Execute):
@@ -21,7 +21,7 @@ class RobustExecute(Execute):
     output instead, so their tests score 0 and the cells before keep their scores.
 
     A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
-    cells that record what a test read, course/verify.py); the rest is dropped as
+    cells that record what a test read, course/plugins/verify.py); the rest is dropped as
     it arrives, so a submission that prints without end cannot fill the grader's memory.
 
     A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
@@ -29,8 +29,7 @@ class RobustExecute(Execute):
     and the code cells after it are not run; both say so.
     """
 
-    max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(
-        config=True)
+    max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(config=True)
     max_record_bytes = Integer(4_000_000, help="Output a recording cell may produce").tag(config=True)
     notebook_timeout = Integer(
         300, help="Wall-clock seconds a whole notebook may run; cells after that are not run (0: no limit)"
@@ -61,33 +60,42 @@ class RobustExecute(Execute):
         if self._output_bytes <= limit:
             return super().output(outs, msg, display_id, cell_index)
         if before <= limit:  # the first output over the limit: say so, once
-            outs.append(new_output("stream", name="stdout",
-                                   text=f"\n[output stopped: this cell wrote more than {limit} bytes]\n"))
+            outs.append(
+                new_output(
+                    "stream", name="stdout", text=f"\n[output stopped: this cell wrote more than {limit} bytes]\n"
+                )
+            )
         return None
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, self.resources
         if self._failure is not None:
-            cell.outputs = [_not_run(f"not run: the kernel failed in an earlier cell ({self._failure})")]
+            cell.outputs = [
+                error_output("KernelFailure", f"not run: the kernel failed in an earlier cell ({self._failure})")
+            ]
             return cell, self.resources
         if self._out_of_time():
-            cell.outputs = [_not_run(f"not run: the notebook used up its time budget of {self.notebook_timeout} s",
-                                     "NotebookTimeout")]
+            cell.outputs = [
+                error_output(
+                    "NotebookTimeout", f"not run: the notebook used up its time budget of {self.notebook_timeout} s"
+                )
+            ]
             return cell, self.resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if self._out_of_time() and any(output.get("ename") == "CellTimeoutError" for output in cell.outputs):
-                cell.outputs.append(_not_run(
-                    f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell",
-                    "NotebookTimeout"))
+                cell.outputs.append(
+                    error_output(
+                        "NotebookTimeout",
+                        f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell",
+                    )
+                )
             return cell, resources
         except Exception as error:  # DeadKernelError, an IOPub timeout, a broken connection
             self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             self.log.warning("Kernel failure in cell %d: %s", index, self._failure)
-            cell.outputs.append(_not_run(f"the kernel failed while running this cell ({self._failure})"))
+            cell.outputs.append(
+                error_output("KernelFailure", f"the kernel failed while running this cell ({self._failure})")
+            )
             return cell, self.resources
-
-
-def _not_run(message, ename="KernelFailure"):
-    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])

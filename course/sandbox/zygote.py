@@ -1,4 +1,4 @@
-"""The warm kernel server that runs inside a grading sandbox (see course/sandbox.py).
+"""The warm kernel server that runs inside a grading sandbox (see course/sandbox/__init__.py).
 
 It imports the heavy libraries once, then forks one IPython kernel per
 submission. Each kernel gets a fresh scratch folder holding the files of its
@@ -6,47 +6,54 @@ notebook's folder, resource limits and a clean environment. When the kernel
 ends, every process it left behind is killed and the scratch folder, /tmp and
 /dev/shm are wiped, so the next student finds the sandbox as the first did.
 
-Launchers (the kernelspec's argv, course.sandbox.launch) connect to a listening
+Launchers (the kernelspec's argv, course/sandbox/launcher.py) connect to a listening
 socket that this server inherits as a file descriptor; its path lies outside
-the sandbox, so student code cannot reach it. Protocol, one JSON object per
-line: the launcher sends {"connection": ..., "files": {path: base64},
-"environment": {...}} and then
-{"signal": n} to forward signals; the server answers {"exit": code}.
+the sandbox, so student code cannot reach it. They talk in the newline-delimited
+JSON of course/sandbox/protocol.py.
 
 Only the standard library is imported before `preload()`, and the server never
 reads anything but what launchers send: a forked kernel inherits nothing secret.
 """
 
 import base64
+import contextlib
 import ctypes
-import itertools
 import json
 import os
 import random
 import resource
 import select
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import traceback
 from pathlib import Path
 
-from .studentfiles import MAX_REMOVED, remove_tree
+from .protocol import complete_messages, receive, send
+from .scratch import SCRATCH, kill_leftovers, wipe
 
-SCRATCH = Path("/scratch")
-WIPED = (str(SCRATCH), "/tmp", "/dev/shm")  # tmpfs, emptied after every kernel
 IPC = SCRATCH / "ipc" / "kernel"  # the kernel's IPC sockets are IPC-1, IPC-2, ...: nbgrader reaches them from outside
-PRELOAD = ["numpy", "pandas", "scipy.special", "sklearn.linear_model", "sklearn.preprocessing",
-           "sklearn.model_selection", "sklearn.metrics", "matplotlib", "matplotlib.figure",
-           "matplotlib.backends.backend_agg", "IPython", "ipykernel.kernelapp"]
+PRELOAD = [
+    "numpy",
+    "pandas",
+    "scipy.special",
+    "sklearn.linear_model",
+    "sklearn.preprocessing",
+    "sklearn.model_selection",
+    "sklearn.metrics",
+    "matplotlib",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "IPython",
+    "ipykernel.kernelapp",
+]
 PR_SET_DUMPABLE = 4
 
 
 def preload():
     """Import what every kernel needs, once, as a fresh kernel would (inline backend, one thread)."""
     import importlib
+
     fonts = SCRATCH / "matplotlib"
     shutil.copytree("/opt/font-cache", fonts)  # matplotlib's font list, built once by the grader
     os.environ["MPLCONFIGDIR"] = str(fonts)
@@ -59,23 +66,10 @@ def not_traceable():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def read_message(conn, buffer):
-    """The next JSON line from `conn` (None at end of stream); `buffer` keeps what follows it."""
-    while b"\n" not in buffer:
-        chunk = conn.recv(1 << 20)
-        if not chunk:
-            return None
-        buffer.extend(chunk)
-    line, _, rest = bytes(buffer).partition(b"\n")
-    buffer[:] = rest
-    return json.loads(line)
-
-
-def send_message(conn, message):
-    try:
-        conn.sendall(json.dumps(message).encode() + b"\n")
-    except OSError:
-        pass
+def answer(conn, message):
+    """Send the launcher `message`, if it is still there to read it."""
+    with contextlib.suppress(OSError):
+        send(conn, message)
 
 
 def write_files(folder, files):
@@ -101,7 +95,7 @@ def run_kernel(conn, ready, limits, environment):
     every later kernel inherits, never holds a student's files.
     """
     try:
-        request = read_message(conn, bytearray())
+        request = receive(conn, bytearray())
         os.close(ready)  # the server may now listen for signals on `conn`
         work = SCRATCH / "work"
         work.mkdir(parents=True)
@@ -112,17 +106,19 @@ def run_kernel(conn, ready, limits, environment):
         connection_file.write_text(json.dumps({**request["connection"], "transport": "ipc", "ip": str(IPC)}))
         os.chdir(work)
         os.environ.clear()
-        os.environ.update(environment, **request["environment"], HOME=str(SCRATCH / "home"),
-                          MPLCONFIGDIR=str(SCRATCH / "home"))
+        os.environ.update(
+            environment, **request["environment"], HOME=str(SCRATCH / "home"), MPLCONFIGDIR=str(SCRATCH / "home")
+        )
         reseed()
         null = os.open(os.devnull, os.O_RDWR)  # before the kernel starts: it captures fds 1 and 2
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         from ipykernel.kernelapp import IPKernelApp
+
         app = IPKernelApp.instance()
         app.initialize(["-f", str(connection_file)])
     except BaseException:
-        send_message(conn, {"error": traceback.format_exc()})
+        answer(conn, {"error": traceback.format_exc()})
         os._exit(1)
     conn.close()
     set_limits(limits)
@@ -135,61 +131,9 @@ def run_kernel(conn, ready, limits, environment):
 def reseed():
     """A forked kernel would otherwise repeat the server's random streams."""
     import numpy as np
+
     random.seed()
     np.random.seed()
-
-
-def kill_leftovers():
-    """Kill every process in this sandbox's PID namespace but this one and its init."""
-    while True:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        reap()
-
-
-def reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def empty_folder(folder, keep=()):
-    """Remove everything in `folder` but the mount points in `keep`; return whether all else is gone.
-
-    Links are removed, never followed; folders made unreadable are made readable
-    first; a tree too deep or too large to remove is reported, never raised.
-    """
-    try:
-        folder.chmod(0o700 | folder.stat().st_mode)
-        entries = list(itertools.islice(folder.iterdir(), MAX_REMOVED + 1))
-    except OSError:
-        return False
-    clean = len(entries) <= MAX_REMOVED
-    for entry in entries:
-        if entry in keep:
-            continue
-        try:
-            if any(entry in kept.parents for kept in keep):
-                clean = empty_folder(entry, keep) and clean
-            elif entry.is_dir() and not entry.is_symlink():
-                remove_tree(entry)
-            else:
-                entry.unlink()
-        except OSError:
-            clean = False
-    return clean
-
-
-def wipe(keep):
-    """Empty the writable folders and remove System V IPC objects; return whether all went."""
-    subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return all([empty_folder(Path(folder), keep) for folder in WIPED])
 
 
 def serve(conn, listener, limits, environment):
@@ -218,10 +162,8 @@ def serve(conn, listener, limits, environment):
             if not chunk:  # the launcher is gone: so is its kernel
                 return None
             buffer.extend(chunk)
-            while b"\n" in buffer:
-                line, _, rest = bytes(buffer).partition(b"\n")
-                buffer[:] = rest
-                os.kill(pid, json.loads(line)["signal"])
+            for message in complete_messages(buffer):
+                os.kill(pid, message["signal"])
     finally:
         os.close(pidfd)
 
@@ -243,7 +185,7 @@ def main():
         kill_leftovers()
         clean = wipe(keep)
         if status is not None:  # only now: the next kernel must not start before the wipe is done
-            send_message(conn, {"exit": status})
+            answer(conn, {"exit": status})
         conn.close()
         if not clean:
             sys.exit("could not empty the sandbox after a kernel: stopping, so that a fresh one is started")

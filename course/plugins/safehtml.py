@@ -14,8 +14,8 @@ every HTMLExporter of the course:
 The sanitizer keeps text, headings, lists, links (http, https, mailto, relative), tables, code,
 images from data:image URIs or relative paths, and MathML; it escapes every other tag (so a grader
 sees a <script> as text) and drops every attribute but a few plain ones: no event handlers, no
-style, no id (which could clobber Formgrader's score fields). `CSP` is the policy of the pages the
-course writes to files: no script at all, nothing from the network.
+style, no id (which could clobber Formgrader's score fields). The pages the course writes to files
+carry the policy of course/csp.py as well: no script at all, nothing from the network.
 """
 
 import re
@@ -27,45 +27,125 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 
 HTML_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "div", "dl",
-    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s",
-    "samp", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
-    "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 MATHML_TAGS = {
-    "math", "menclose", "merror", "mfrac", "mi", "mn", "mo", "mover", "mpadded", "mphantom", "mroot",
-    "mrow", "ms", "mspace", "msqrt", "mstyle", "msub", "msubsup", "msup", "mtable", "mtd", "mtext", "mtr",
-    "munder", "munderover",
+    "math",
+    "menclose",
+    "merror",
+    "mfrac",
+    "mi",
+    "mn",
+    "mo",
+    "mover",
+    "mpadded",
+    "mphantom",
+    "mroot",
+    "mrow",
+    "ms",
+    "mspace",
+    "msqrt",
+    "mstyle",
+    "msub",
+    "msubsup",
+    "msup",
+    "mtable",
+    "mtd",
+    "mtext",
+    "mtr",
+    "munder",
+    "munderover",
 }
 MATHML_ATTRIBUTES = {
-    "accent", "accentunder", "columnalign", "columnspacing", "depth", "display", "displaystyle", "fence",
-    "height", "linethickness", "lspace", "mathvariant", "maxsize", "minsize", "movablelimits", "notation",
-    "rowalign", "rowspacing", "rspace", "scriptlevel", "separator", "stretchy", "width",
+    "accent",
+    "accentunder",
+    "columnalign",
+    "columnspacing",
+    "depth",
+    "display",
+    "displaystyle",
+    "fence",
+    "height",
+    "linethickness",
+    "lspace",
+    "mathvariant",
+    "maxsize",
+    "minsize",
+    "movablelimits",
+    "notation",
+    "rowalign",
+    "rowspacing",
+    "rspace",
+    "scriptlevel",
+    "separator",
+    "stretchy",
+    "width",
 }
 PLAIN_ATTRIBUTES = {
-    "a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "ol": {"start"},
-    "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}, "abbr": {"title"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "abbr": {"title"},
 }
 # Classes a student's content keeps: syntax highlighting (Pygments' short token classes) and pandas'
 # tables. Any other class could borrow the page's styles, to hide an answer or fake a score label.
-KEPT_CLASSES = {"div": re.compile(r"highlight"), "table": re.compile(r"dataframe"),
-                "span": re.compile(r"[a-z]{1,2}[0-9]?|err|esc|hll")}
+KEPT_CLASSES = {
+    "div": re.compile(r"highlight"),
+    "table": re.compile(r"dataframe"),
+    "span": re.compile(r"[a-z]{1,2}[0-9]?|err|esc|hll"),
+}
 IMAGE_DATA_URI = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 URI_SCHEME = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*:")
 
 # Outputs kept as they are: the template escapes text and shows images (SVG too) as <img>.
 KEPT_OUTPUTS = {"text/plain", "text/latex", "image/png", "image/jpeg", "image/gif", "image/svg+xml"}
 IMAGE_METADATA = {"width", "height"}
-
-# The pages the course writes (feedback, grade report) run no script and load nothing from outside
-# (images: embedded, or the report's figures beside it).
-CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
-
-
-def csp_meta():
-    """The <meta> that puts CSP on a page opened from a file; it must come first in <head>."""
-    return f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
 
 
 def _allowed_attribute(tag, name, value):
@@ -85,8 +165,14 @@ def _allowed_attribute(tag, name, value):
 
 def sanitize(html):
     """`html` with every tag and attribute that could act escaped or removed."""
-    return bleach.clean(html, tags=HTML_TAGS | MATHML_TAGS, attributes=_allowed_attribute,
-                        protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+    return bleach.clean(
+        html,
+        tags=HTML_TAGS | MATHML_TAGS,
+        attributes=_allowed_attribute,
+        protocols={"http", "https", "mailto", "data"},
+        strip=False,
+        strip_comments=True,
+    )
 
 
 class _MathMLRenderer(IPythonRenderer):
@@ -139,9 +225,11 @@ class InertOutputs(Preprocessor):
         for output in cell.get("outputs", []):
             if "data" in output:
                 output.data = _inert_data(output.data)
-                output.metadata = {key: {name: value for name, value in meta.items() if name in IMAGE_METADATA}
-                                   for key, meta in output.get("metadata", {}).items()
-                                   if key in output.data and isinstance(meta, dict)}
+                output.metadata = {
+                    key: {name: value for name, value in meta.items() if name in IMAGE_METADATA}
+                    for key, meta in output.get("metadata", {}).items()
+                    if key in output.data and isinstance(meta, dict)
+                }
         nbgrader = cell.metadata.get("nbgrader", {})
         if "grade_id" in nbgrader:  # Formgrader writes it into attributes unescaped
             nbgrader["grade_id"] = re.sub(r"[^\w-]", "_", str(nbgrader["grade_id"]))

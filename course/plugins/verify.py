@@ -6,30 +6,34 @@ preprocessors, wired into autograding by nbgrader_config.py, close that gap:
 
 * InjectRecorders (before Execute) puts cells around every test cell that
   record, as plain JSON data, the values and function calls the test reads
-  (see course.record).
+  (see course.plugins.record).
 * VerifyRecords (after Execute) runs each test cell that passed in the kernel
   a second time in the grader's own process, on the recorded data, with
   pristine numpy and builtins. If that run fails, or the record is missing,
   the cell gets an error output, so nbgrader scores it 0. It then removes
   the injected cells.
 
+The re-check runs in the assignment's source folder, so the data files the tests
+read are the instructor's, which no student code can have rewritten, and a module
+a student submitted is never next to it to be imported.
+
 JSON is decoded, never unpickled: no student code runs in the grader. A
 record is hostile data: only the names the test reads from the student are
-taken from it, each rebuilt only as the kind course.record writes, within a cap.
+taken from it, each rebuilt only as the kind course.plugins.record writes, within a cap.
 """
 
 import ast
 import builtins
 import contextlib
 import json
-import os
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
+from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool
 
 from . import record
@@ -38,7 +42,7 @@ RECORD_SOURCE = Path(record.__file__).read_text()
 INJECTED = "course_injected"
 
 
-def free_names(source):
+def free_names(source: str) -> list[str]:
     """Names a cell reads but does not define: the student's variables it uses."""
     tree = ast.parse(source)
     loaded, bound = set(), set()
@@ -53,20 +57,25 @@ def free_names(source):
             bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "get" and isinstance(node.func.value, ast.Call)
-              and getattr(node.func.value.func, "id", None) == "globals"
-              and node.args and isinstance(node.args[0], ast.Constant)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Call)
+            and getattr(node.func.value.func, "id", None) == "globals"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             loaded.add(node.args[0].value)  # globals().get("name")
     return sorted(loaded - bound - set(dir(builtins)))
 
 
-def is_test_cell(cell):
+def is_test_cell(cell: NotebookNode) -> bool:
     info = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and info.get("grade", False) and not info.get("solution", False)
 
 
-def injected_cell(source):
+def injected_cell(source: str) -> NotebookNode:
     cell = new_code_cell(source)
     cell.metadata[INJECTED] = True
     return cell
@@ -78,10 +87,12 @@ class InjectRecorders(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        setup = ("import types as _course_types\n"
-                 "__course_record = _course_types.ModuleType('course_record')\n"
-                 f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
-                 "del _course_types")
+        setup = (
+            "import types as _course_types\n"
+            "__course_record = _course_types.ModuleType('course_record')\n"
+            f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
+            "del _course_types"
+        )
         cells = [injected_cell(setup)]
         for cell in nb.cells:
             if is_test_cell(cell):
@@ -110,13 +121,21 @@ class InvalidRecord(Exception):
     """A record that no recording code writes, or one larger than the grader decodes."""
 
 
-PLAIN_DTYPES = {order + code for order in "<>|=" for code in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
-                                                               "f2", "f4", "f8")}
+PLAIN_DTYPES = {
+    order + code
+    for order in "<>|="
+    for code in ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")
+}
 SCALARS = {"bool": (bool,), "int": (int,), "float": (float, int), "str": (str,)}
-ESTIMATOR_KINDS = {"coef_": "ndarray", "intercept_": "ndarray", "classes_": "ndarray", "n_iter_": "ndarray",
-                   "n_features_in_": "int"}
+ESTIMATOR_KINDS = {
+    "coef_": "ndarray",
+    "intercept_": "ndarray",
+    "classes_": "ndarray",
+    "n_iter_": "ndarray",
+    "n_features_in_": "int",
+}
 MAX_DECODED_ITEMS = 4_000_000  # numbers, characters and items a record may decode into, in all
-MAX_DEPTH = 8  # nested lists and tuples, as course.record encodes them
+MAX_DEPTH = 8  # nested lists and tuples, as course.plugins.record encodes them
 TRUSTED = {"np": np, "numpy": np}  # names a test may read without importing them: always the grader's
 
 
@@ -127,7 +146,7 @@ def _number(value):
 class Decoder:
     """Rebuilds the values of one record from trusted types only, within MAX_DECODED_ITEMS in all.
 
-    Each kind is rebuilt exactly as course.record encodes it: arrays and numpy
+    Each kind is rebuilt exactly as course.plugins.record encodes it: arrays and numpy
     scalars of plain numeric dtypes whose size matches the data sent, and fitted
     LogisticRegression models with plain parameters and the fitted attributes
     tests read. Anything else raises InvalidRecord.
@@ -180,8 +199,13 @@ class Decoder:
 
     def array(self, encoded):
         dtype, shape, data = self.dtype(encoded), encoded.get("shape"), encoded.get("data")
-        if not (type(shape) is list and len(shape) <= 32 and all(type(n) is int and n >= 0 for n in shape)
-                and type(data) is list and int(np.prod(shape, dtype=object)) == len(data)):
+        if not (
+            type(shape) is list
+            and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)
+            and type(data) is list
+            and int(np.prod(shape, dtype=object)) == len(data)
+        ):
             raise InvalidRecord("an array whose shape does not match its data")
         self.take(len(data))
         if not all(_number(item) for item in data):
@@ -193,8 +217,12 @@ class Decoder:
 
         estimator = LogisticRegression()
         params, attributes = encoded.get("params"), encoded.get("attributes")
-        if not (isinstance(params, dict) and isinstance(attributes, dict)
-                and set(params) <= set(estimator.get_params()) and set(attributes) <= set(ESTIMATOR_KINDS)):
+        if not (
+            isinstance(params, dict)
+            and isinstance(attributes, dict)
+            and set(params) <= set(estimator.get_params())
+            and set(attributes) <= set(ESTIMATOR_KINDS)
+        ):
             raise InvalidRecord("a model with parameters or attributes that no fitted LogisticRegression has")
         for name, value in params.items():
             if not isinstance(value, dict) or value.get("kind") not in ("none", *SCALARS):
@@ -211,16 +239,18 @@ class Replay:
     """A student's function, answered from the record of the calls the test made in the kernel."""
 
     def __init__(self, calls, decoder):
-        if not isinstance(calls, (list, tuple)) or not all(isinstance(call, dict) and type(call.get("key")) is str
-                                              for call in calls):
+        if not isinstance(calls, (list, tuple)) or not all(
+            isinstance(call, dict) and type(call.get("key")) is str for call in calls
+        ):
             raise InvalidRecord("a function without a list of calls")
         self.outcomes, self.decoder = {call["key"]: call for call in calls}, decoder
 
     def __call__(self, *args, **kwargs):
         call = self.outcomes.get(record.call_key(args, kwargs))
         if call is None:
-            raise AssertionError("the function was called differently when re-checked: "
-                                 "its results in the notebook cannot be trusted")
+            raise AssertionError(
+                "the function was called differently when re-checked: its results in the notebook cannot be trusted"
+            )
         if "error" in call:
             name, message = call["error"]
             error_class = getattr(builtins, str(name), None)
@@ -230,7 +260,7 @@ class Replay:
         return self.decoder.value(call.get("result"))
 
 
-def replay(source, cell_record):
+def replay(source: str, cell_record: dict) -> None:
     """Run a test cell's source on recorded data; raise what the test raises.
 
     Only the names the test reads from the student's namespace (free_names) are
@@ -252,24 +282,15 @@ def replay(source, cell_record):
         exec(compile(source, "<test cell>", "exec"), namespace)
 
 
-def only_absolute_import_paths():
-    """Drop '' and relative folders from sys.path, for good: this process works in students' folders.
-
-    VerifyRecords runs test cells, which import, from the notebook's folder; a
-    submitted numpy/ or sklearn/ there must never be imported by the grader.
-    """
-    sys.path[:] = [entry for entry in sys.path if os.path.isabs(entry)]
-
-
-def error_output(name, message):
+def error_output(name: str, message: str) -> NotebookNode:
     return new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
-def has_error(cell):
+def has_error(cell: NotebookNode) -> bool:
     return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
-def find_record(cell):
+def find_record(cell: NotebookNode) -> dict | None:
     for output in cell.get("outputs", []):
         if output.output_type == "display_data" and record.MIME in output.get("data", {}):
             data = output.data[record.MIME]
@@ -283,12 +304,15 @@ class VerifyRecords(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        # The tests read data files relative to the notebook, as they do in the kernel.
-        only_absolute_import_paths()
-        with contextlib.chdir(resources.get("metadata", {}).get("path") or "."):
+        with contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
             self.verify_cells(nb.cells)
         nb.cells = [cell for cell in nb.cells if not cell.metadata.get(INJECTED)]
         return nb, resources
+
+    def recheck_folder(self, assignment):
+        """The assignment's source folder: the tests read its data files by relative paths, as in the kernel."""
+        coursedir = CourseDirectory(config=self.config)
+        return coursedir.format_path(coursedir.source_directory, ".", assignment)
 
     def verify_cells(self, cells):
         for index, cell in enumerate(cells):
@@ -298,14 +322,21 @@ class VerifyRecords(Preprocessor):
             cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             if cell_record is None or cell_record.get("grade_id") != grade_id:
-                cell.outputs.append(error_output(
-                    "GraderError", "the grader could not read the answers this test checked, "
-                    "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)"))
+                cell.outputs.append(
+                    error_output(
+                        "GraderError",
+                        "the grader could not read the answers this test checked, "
+                        "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)",
+                    )
+                )
                 continue
             try:
                 replay(cell.source, cell_record)
             except Exception as error:  # the test failed when re-checked: report it like a failure
-                cell.outputs.append(error_output(
-                    type(error).__name__,
-                    f"{error} (this test passed inside the notebook but failed when the grader "
-                    "re-checked the answers outside it)"))
+                cell.outputs.append(
+                    error_output(
+                        type(error).__name__,
+                        f"{error} (this test passed inside the notebook but failed when the grader "
+                        "re-checked the answers outside it)",
+                    )
+                )

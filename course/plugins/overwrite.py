@@ -30,7 +30,11 @@ class OverwriteReleasedCells(OverwriteCells):
                 source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
             except MissingEntry:
                 source_cell = None
-            if (source_cell is not None and source_cell.locked and source_cell.cell_type == cell.cell_type
-                    and cell.source == self.released_source(source_cell.source)):
+            if (
+                source_cell is not None
+                and source_cell.locked
+                and source_cell.cell_type == cell.cell_type
+                and cell.source == self.released_source(source_cell.source)
+            ):
                 cell.source = source_cell.source
         return super().preprocess_cell(cell, resources, cell_index)

@@ -1,4 +1,4 @@
-"""Open nbgrader's API on the course root, configured by its nbgrader_config.py."""
+"""What the instructor's commands share: nbgrader's API on the course root, the exchange, one-line errors."""
 
 import os
 import re
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange.default.exchange import Exchange
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -42,12 +43,37 @@ def open_api(root=".", **overrides):
     return NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
+def exchange_root(api):
+    """The exchange folder, checked: it must exist and be writable."""
+    root = Path(Exchange(config=api.config).root)  # nbgrader's own trait, with its default
+    if not root.is_dir():
+        raise CourseError(f"the exchange root {root} does not exist: create it or set c.Exchange.root")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CourseError(f"the exchange root {root} is not writable")
+    return root
+
+
 def check_assignment(api, assignment):
     """Raise CourseError unless `assignment` has a source folder."""
     source = Path(api.coursedir.root) / api.coursedir.source_directory / assignment
     if not source.is_dir():
         known = ", ".join(sorted(api.get_source_assignments())) or "none"
         raise CourseError(f"unknown assignment {assignment!r} (known: {known})")
+
+
+def students_to_grade(api, assignment, students=None):
+    """The students to grade: all who submitted, or the given ones, checked against submitted/."""
+    check_assignment(api, assignment)
+    submitted = sorted(api.get_submitted_students(assignment))
+    if not submitted:
+        raise CourseError(
+            f"no submissions of {assignment!r} in {api.coursedir.submitted_directory}/: "
+            f"collect them first (python -m course collect {assignment})"
+        )
+    missing = sorted(set(students or ()) - set(submitted))
+    if missing:
+        raise CourseError(f"no submission of {assignment!r} from {', '.join(missing)}")
+    return list(students) if students else submitted
 
 
 def last_line(result):
@@ -63,3 +89,11 @@ def last_line(result):
         raised = [line.strip() for line in (result.get("log") or "").splitlines() if EXCEPTION_LINE.match(line)]
         return next((line for line in reversed(raised) if "see the the above traceback" not in line), last)
     return last
+
+
+def render_table(rows):
+    """Rows of strings as aligned columns, the first row a header underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

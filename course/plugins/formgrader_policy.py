@@ -1,7 +1,7 @@
 """A Content-Security-Policy on Formgrader's routes: a Jupyter server extension.
 
 Formgrader shows submissions in the instructor's own Jupyter server, where a script could drive
-the server's API with the page's cookies. course/safehtml.py sanitizes what a submission shows;
+the server's API with the page's cookies. course/plugins/safehtml.py sanitizes what a submission shows;
 this policy is the second wall. Every response under /formgrader gets it:
 
 - scripts load only from Formgrader's static folder; inline code runs only if nbgrader's
@@ -25,8 +25,10 @@ import nbgrader
 from tornado.web import OutputTransform
 
 # nbgrader's templates, and the course's own for Formgrader's grading page (its MathJax stub).
-TEMPLATES = [Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates",
-             Path(__file__).resolve().parent / "templates" / "course_formgrade"]
+TEMPLATES = [
+    Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates",
+    Path(__file__).resolve().parents[1] / "templates" / "course_formgrade",
+]
 INLINE_SCRIPT = re.compile(rb"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script\s*>", re.S | re.I)
 EVENT_HANDLER = re.compile(r'\son\w+="([^"]*)"')
 DATA_ONLY = re.compile(rb'\s*(var\s+\w+\s*=\s*"[^"\\<\n]*";\s*)+')
@@ -48,8 +50,9 @@ def shipped_code():
         if path.suffix in {".tpl", ".j2"}:
             text = path.read_bytes()
             hashes |= {source_hash(code) for code in INLINE_SCRIPT.findall(text) if not JINJA.search(code)}
-            hashes |= {source_hash(code) for code in EVENT_HANDLER.findall(text.decode())
-                       if not JINJA.search(code.encode())}
+            hashes |= {
+                source_hash(code) for code in EVENT_HANDLER.findall(text.decode()) if not JINJA.search(code.encode())
+            }
     return sorted(hashes)
 
 
@@ -68,9 +71,16 @@ def policy(host, base_url, body, path):
     static = [f"{host}{base_url}formgrader/static/"] if HOST.fullmatch(host) else []
     scripts = " ".join([*static, "'unsafe-hashes'", *shipped_code(), *sorted(data_blocks)])
     directives = [
-        "default-src 'self'", f"script-src {scripts}", "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:", "font-src 'self' data:", "object-src 'none'", "frame-src 'none'",
-        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'self'",
+        "default-src 'self'",
+        f"script-src {scripts}",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "object-src 'none'",
+        "frame-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
     ]
     if SUBMISSION_FILE.search(path):
         directives.append("sandbox")
@@ -97,7 +107,7 @@ def policy_transform(base_url):
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "course.formgrader_policy"}]
+    return [{"module": "course.plugins.formgrader_policy"}]
 
 
 def _load_jupyter_server_extension(serverapp):

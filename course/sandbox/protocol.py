@@ -1,0 +1,30 @@
+"""What a launcher and the kernel server say to each other: JSON objects, one per line, on a Unix socket.
+
+The launcher (launcher.py) sends {"connection": ..., "files": {path: base64},
+"environment": {...}}, then {"signal": n} for each signal it gets; the server
+(zygote.py) answers {"exit": code} when the kernel ends, or {"error": text} if it could not start.
+"""
+
+import json
+
+
+def send(conn, message):
+    """Write `message` as one line."""
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def receive(conn, buffer):
+    """The next message on `conn` (None if it closes first); `buffer` (a bytearray) keeps what follows it."""
+    while b"\n" not in buffer:
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            return None
+        buffer.extend(chunk)
+    return complete_messages(buffer, 1)[0]
+
+
+def complete_messages(buffer, limit=-1):
+    """The messages of the whole lines in `buffer` (at most `limit`), removed from it; the rest stays."""
+    *lines, rest = bytes(buffer).split(b"\n", limit)
+    buffer[:] = rest
+    return [json.loads(line) for line in lines]
