@@ -1,7 +1,7 @@
 """`make demo`: the whole term on sample students, in a demo course of its own.
 
 The demo copies the course (config, tooling, sources) into a new folder and
-works only there: it releases both assignments to an exchange inside that
+works only there: it releases every assignment to an exchange inside that
 folder; the sample students fetch them, answer and submit; then it collects,
 grades, writes and returns feedback, writes the report and exports the grades,
 all through the same functions as `python -m course`. The course it was
@@ -21,7 +21,7 @@ from .release import release
 from .report import write_report
 from .scores import score_table
 
-ASSIGNMENTS = ["logistic_regression", "logistic_regression_from_scratch"]
+ASSIGNMENTS = ["logistic_regression", "logistic_regression_from_scratch", "logistic_regression_evaluation"]
 
 
 def demo_folder(destination=None):

@@ -54,6 +54,26 @@ def predict_class(probabilities, threshold=0.5):
     return (probabilities >= threshold).astype(int)""",
         "comparison": "My weights are the same as scikit-learn's.",
     },
+    "logistic_regression_evaluation": {
+        # Passes the predictions first, which transposes the confusion matrix.
+        "confusion": """\
+test_predictions = best_model.predict(X_test)
+confusion = confusion_matrix(test_predictions, y_test)
+print(confusion)""",
+        # Tunes the threshold on the test set.
+        "threshold": """\
+cv_probabilities = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=best_C)),
+                                     X_train, y_train, cv=cv, method="predict_proba")[:, 1]
+fpr, tpr, cuts = roc_curve(y_test, test_probabilities)
+threshold = cuts[tpr >= RECALL_TARGET].max()
+print(f"chosen threshold: {threshold:.2f}")""",
+        # Scores the predicted classes instead of the probabilities.
+        "brier": """\
+brier = brier_score_loss(y_test, test_predictions)
+brier_baseline = brier_score_loss(y_test, np.full(len(y_test), y_train.mean()))
+print(f"Brier score {brier:.4f}; always predicting the base rate: {brier_baseline:.4f}")""",
+        "costs": "A false positive is worse because it worries the patient. My threshold is better.",
+    },
 }
 
 STUDENTS = {"ada": "perfect", "ben": "typical", "cy": "blank"}

@@ -654,4 +654,333 @@ FROM_SCRATCH = [
     ),
 ]
 
-CATALOGUES = {"logistic_regression": LOGISTIC_REGRESSION, "logistic_regression_from_scratch": FROM_SCRATCH}
+TYPICAL_EVALUATION = TYPICAL_MISTAKES["logistic_regression_evaluation"]
+
+PIPELINE_TAIL = """
+pipeline_model = pipeline[-1]  # the fitted LogisticRegression at the end of your pipeline
+print(pipeline)"""
+
+PRINT_C = """
+for C, loss in zip(C_GRID, np.ravel(cv_log_loss)):
+    print(f"C = {C:4}: cross-validated log-loss {loss:.4f}")
+print("chosen C:", best_C)"""
+
+REFERENCE_SEARCH = """\
+search = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()),
+                      param_grid={"logisticregression__C": C_GRID}, scoring="neg_log_loss", cv=cv)
+search.fit(X_train, y_train)
+cv_log_loss = -search.cv_results_["mean_test_score"]
+"""
+
+REFIT = "\nbest_model = make_pipeline(StandardScaler(), LogisticRegression(C=best_C)).fit(X_train, y_train)"
+
+CV_PROBABILITIES = """\
+cv_probabilities = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=best_C)),
+                                     X_train, y_train, cv=cv, method="predict_proba")[:, 1]
+"""
+
+PRINT_THRESHOLD = """
+print(f"chosen threshold: {threshold:.2f}")"""
+
+GRID_THRESHOLD = """\
+cv_recall = np.array([recall_score(y_train, cv_probabilities >= t) for t in THRESHOLDS])
+threshold = THRESHOLDS[cv_recall >= RECALL_TARGET].max()"""
+
+PRINT_BRIER = """
+print(f"Brier score {brier:.4f}; always predicting the base rate: {brier_baseline:.4f}")"""
+
+BASELINE = "\nbrier_baseline = brier_score_loss(y_test, np.full(len(y_test), y_train.mean()))"
+
+LOGISTIC_REGRESSION_EVALUATION = [
+    # ---- realistic mistakes: each loses the points of its own exercise only ----
+    Variant(
+        "scaler_fitted_on_all_data_outside_the_pipeline",
+        {
+            "pipeline": "scaler = StandardScaler().fit(np.vstack([X_train, X_test]))\n"
+            "pipeline = make_pipeline(LogisticRegression()).fit(scaler.transform(X_train), y_train)" + PIPELINE_TAIL
+        },
+        {"test_pipeline": 0},
+        "leakage",
+    ),
+    Variant(
+        "pipeline_without_scaler",
+        {"pipeline": "pipeline = make_pipeline(LogisticRegression()).fit(X_train, y_train)" + PIPELINE_TAIL},
+        {"test_pipeline": 0},
+        "raw features",
+    ),
+    Variant(
+        "pipeline_with_min_max_scaler",
+        {
+            "pipeline": "from sklearn.preprocessing import MinMaxScaler\n"
+            "pipeline = make_pipeline(MinMaxScaler(), LogisticRegression()).fit(X_train, y_train)" + PIPELINE_TAIL
+        },
+        {"test_pipeline": 0},
+        "should scale with a StandardScaler",
+    ),
+    Variant(
+        "positive_class_swapped_in_the_fit",
+        {
+            "pipeline": "pipeline = make_pipeline(StandardScaler(), LogisticRegression())\n"
+            "pipeline.fit(X_train, 1 - y_train)" + PIPELINE_TAIL
+        },
+        {"test_pipeline": 0},
+        "benign as class 1",
+    ),
+    Variant(
+        "pipeline_fitted_on_test_set",
+        {
+            "pipeline": "pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_test, y_test)"
+            + PIPELINE_TAIL
+        },
+        {"test_pipeline": 0},
+        "fitted on the test set",
+    ),
+    Variant(
+        "scaled_before_cross_validation",
+        {
+            "choose_C": "X_train_scaled = StandardScaler().fit_transform(X_train)\n"
+            "search = GridSearchCV(LogisticRegression(), param_grid={'C': C_GRID}, "
+            "scoring='neg_log_loss', cv=cv)\n"
+            "search.fit(X_train_scaled, y_train)\n"
+            "cv_log_loss = -search.cv_results_['mean_test_score']\n"
+            "best_C = search.best_params_['C']" + REFIT + PRINT_C
+        },
+        {"test_cv_log_loss": 0},
+        "leakage",
+    ),
+    Variant(
+        "cv_log_loss_left_negative",
+        {
+            "choose_C": REFERENCE_SEARCH.replace("cv_log_loss = -search", "cv_log_loss = search")
+            + "best_C = search.best_params_['logisticregression__C']\n"
+            "best_model = search.best_estimator_" + PRINT_C
+        },
+        {"test_cv_log_loss": 0},
+        "negative",
+    ),
+    Variant(
+        "cross_validated_on_default_folds",
+        {
+            "choose_C": REFERENCE_SEARCH.replace("cv=cv)", "cv=5)")
+            + "best_C = search.best_params_['logisticregression__C']\n"
+            "best_model = search.best_estimator_" + PRINT_C
+        },
+        {"test_cv_log_loss": 0},
+        "pass cv=cv",
+    ),
+    Variant(
+        "C_with_the_highest_log_loss",
+        {"choose_C": REFERENCE_SEARCH + "best_C = C_GRID[int(np.argmax(cv_log_loss))]" + REFIT + PRINT_C},
+        {"test_best_C": 0},
+        "highest cross-validated log-loss",
+    ),
+    Variant(
+        "C_chosen_on_the_test_set",
+        {
+            "choose_C": "from sklearn.metrics import log_loss\n"
+            + REFERENCE_SEARCH
+            + "test_loss = [log_loss(y_test, make_pipeline(StandardScaler(), LogisticRegression(C=C))"
+            ".fit(X_train, y_train).predict_proba(X_test)) for C in C_GRID]\n"
+            "best_C = C_GRID[int(np.argmin(test_loss))]" + REFIT + PRINT_C
+        },
+        {"test_best_C": 0},
+        "does best on the test set",
+    ),
+    Variant(
+        "confusion_matrix_transposed",
+        {"confusion": TYPICAL_EVALUATION["confusion"]},
+        {"test_confusion": 0},
+        "transposed",
+    ),
+    Variant(
+        "confusion_matrix_with_labels_1_0",
+        {
+            "confusion": "test_predictions = best_model.predict(X_test)\n"
+            "confusion = confusion_matrix(y_test, test_predictions, labels=[1, 0])\nprint(confusion)"
+        },
+        {"test_confusion": 0},
+        "order 1, 0",
+    ),
+    Variant(
+        "predictions_from_probability_of_benign",
+        {
+            "confusion": "test_predictions = (best_model.predict_proba(X_test)[:, 0] > 0.5).astype(int)\n"
+            "confusion = confusion_matrix(y_test, test_predictions)\nprint(confusion)"
+        },
+        {"test_confusion": 0},
+        "column 0 of predict_proba",
+    ),
+    Variant(
+        "precision_and_recall_swapped",
+        {
+            "precision_recall": "precision = recall_score(y_test, test_predictions)\n"
+            "recall = precision_score(y_test, test_predictions)\n"
+            'print(f"precision {precision:.3f}, recall {recall:.3f}")'
+        },
+        {"test_precision_recall": 0},
+        "swapped",
+    ),
+    Variant(
+        "precision_and_recall_of_benign",
+        {
+            "precision_recall": "precision = precision_score(y_test, test_predictions, pos_label=0)\n"
+            "recall = recall_score(y_test, test_predictions, pos_label=0)\n"
+            'print(f"precision {precision:.3f}, recall {recall:.3f}")'
+        },
+        {"test_precision_recall": 0},
+        "benign class",
+    ),
+    Variant(
+        "auc_from_predicted_classes",
+        {
+            "auc": "test_probabilities = best_model.predict_proba(X_test)[:, 1]\n"
+            "test_auc = roc_auc_score(y_test, test_predictions)\n"
+            'print(f"test ROC AUC: {test_auc:.4f}")'
+        },
+        {"test_auc": 0},
+        "predicted classes",
+    ),
+    Variant(
+        "predict_where_probabilities_are_needed",
+        {
+            "auc": "test_probabilities = best_model.predict(X_test)\n"
+            "test_auc = roc_auc_score(y_test, test_probabilities)\n"
+            'print(f"test ROC AUC: {test_auc:.4f}")'
+        },
+        {"test_test_probabilities": 0},
+        "Use predict_proba",
+    ),
+    Variant(
+        "probability_of_benign",
+        {
+            "auc": "test_probabilities = best_model.predict_proba(X_test)[:, 0]\n"
+            "test_auc = roc_auc_score(y_test, test_probabilities)\n"
+            'print(f"test ROC AUC: {test_auc:.4f}")'
+        },
+        {"test_test_probabilities": 0},
+        "column 0",
+    ),
+    Variant(
+        "threshold_tuned_on_the_test_set",
+        {"threshold": TYPICAL_EVALUATION["threshold"]},
+        {"test_threshold": 0},
+        "tuned on the test set",
+    ),
+    Variant(
+        "threshold_from_in_sample_probabilities",
+        {
+            "threshold": "cv_probabilities = best_model.predict_proba(X_train)[:, 1]\n"
+            + GRID_THRESHOLD
+            + PRINT_THRESHOLD
+        },
+        {"test_cv_probabilities": 0},
+        "not cross-validated",
+    ),
+    Variant(
+        "smallest_threshold_reaching_the_recall",
+        {"threshold": CV_PROBABILITIES + GRID_THRESHOLD.replace(".max()", ".min()") + PRINT_THRESHOLD},
+        {"test_threshold": 0},
+        "smallest threshold",
+    ),
+    Variant(
+        "brier_of_predicted_classes", {"brier": TYPICAL_EVALUATION["brier"]}, {"test_brier": 0}, "predicted classes"
+    ),
+    Variant(
+        "brier_of_probability_of_benign",
+        {"brier": "brier = brier_score_loss(y_test, best_model.predict_proba(X_test)[:, 0])" + BASELINE + PRINT_BRIER},
+        {"test_brier": 0},
+        "P(benign)",
+    ),
+    Variant(
+        "brier_baseline_of_one_half",
+        {
+            "brier": "brier = brier_score_loss(y_test, test_probabilities)\n"
+            "brier_baseline = brier_score_loss(y_test, np.full(len(y_test), 0.5))" + PRINT_BRIER
+        },
+        {"test_brier_baseline": 0},
+        "0.25",
+    ),
+    # ---- right answers written another way: full marks ----
+    Variant(
+        "pipeline_with_named_steps",
+        {
+            "pipeline": "from sklearn.pipeline import Pipeline\n"
+            "pipeline = Pipeline([('scale', StandardScaler()), ('model', LogisticRegression())])\n"
+            "pipeline.fit(X_train, y_train)" + PIPELINE_TAIL
+        },
+    ),
+    Variant(
+        "C_by_cross_val_score_loop",
+        {
+            "choose_C": "from sklearn.model_selection import cross_val_score\n"
+            "cv_log_loss = np.array([-cross_val_score(make_pipeline(StandardScaler(), "
+            "LogisticRegression(C=C)), X_train, y_train, cv=cv, scoring='neg_log_loss').mean() "
+            "for C in C_GRID])\n"
+            "best_C = C_GRID[int(np.argmin(cv_log_loss))]" + REFIT + PRINT_C
+        },
+    ),
+    Variant(
+        "confusion_counted_by_hand",
+        {
+            "confusion": "test_predictions = (best_model.predict_proba(X_test)[:, 1] > 0.5).astype(int)\n"
+            "confusion = np.array([[np.sum((y_test == t) & (test_predictions == p)) for p in (0, 1)]\n"
+            "                      for t in (0, 1)])\nprint(confusion)"
+        },
+    ),
+    Variant(
+        "precision_and_recall_from_the_confusion_matrix",
+        {
+            "precision_recall": "tn, fp, fn, tp = confusion.ravel()\n"
+            "precision = tp / (tp + fp)\nrecall = tp / (tp + fn)\n"
+            'print(f"precision {precision:.3f}, recall {recall:.3f}")'
+        },
+    ),
+    Variant(
+        "auc_from_the_roc_curve",
+        {
+            "auc": "from sklearn.metrics import auc\n"
+            "test_probabilities = best_model.predict_proba(X_test)[:, list(best_model.classes_).index(1)]\n"
+            "fpr, tpr, _ = roc_curve(y_test, test_probabilities)\n"
+            "test_auc = auc(fpr, tpr)\n"
+            'print(f"test ROC AUC: {test_auc:.4f}")'
+        },
+    ),
+    Variant(
+        "auc_from_the_decision_function",
+        # The decision function ranks the masses as the probabilities do: the same AUC.
+        {
+            "auc": "test_probabilities = best_model.predict_proba(X_test)[:, 1]\n"
+            "test_auc = roc_auc_score(y_test, best_model.decision_function(X_test))\n"
+            'print(f"test ROC AUC: {test_auc:.4f}")'
+        },
+    ),
+    Variant(
+        "exact_threshold_from_sorted_probabilities",
+        {
+            "threshold": CV_PROBABILITIES + "caught = np.sort(cv_probabilities[y_train == 1])[::-1]\n"
+            "threshold = caught[int(np.ceil(RECALL_TARGET * len(caught))) - 1]" + PRINT_THRESHOLD
+        },
+    ),
+    Variant(
+        "threshold_from_best_model_and_numpy_recall",
+        {
+            "threshold": "cv_probabilities = cross_val_predict(best_model, X_train, y_train, cv=cv, "
+            "method='predict_proba')[:, 1]\n"
+            "cv_recall = np.array([np.mean(cv_probabilities[y_train == 1] >= t) for t in THRESHOLDS])\n"
+            "threshold = THRESHOLDS[cv_recall >= RECALL_TARGET].max()" + PRINT_THRESHOLD
+        },
+    ),
+    Variant(
+        "brier_by_hand_and_base_rate_formula",
+        {
+            "brier": "brier = np.mean((test_probabilities - y_test) ** 2)\n"
+            "base_rate = y_train.mean()\nbrier_baseline = base_rate * (1 - base_rate)" + PRINT_BRIER
+        },
+    ),
+]
+
+CATALOGUES = {
+    "logistic_regression": LOGISTIC_REGRESSION,
+    "logistic_regression_from_scratch": FROM_SCRATCH,
+    "logistic_regression_evaluation": LOGISTIC_REGRESSION_EVALUATION,
+}

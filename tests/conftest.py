@@ -97,8 +97,9 @@ HONEST = Variant("zz_honest_student", {})  # graded after every hostile one, in 
 
 
 # How graded_submissions splits the notebooks over its two courses, for about equal work in each:
-# this many of the second assignment's catalogue variants are graded in the first course.
+# this many of the second and of the third assignment's catalogue variants are graded in the first course.
 SECOND_CATALOGUE_IN_FIRST_COURSE = 8
+THIRD_CATALOGUE_IN_FIRST_COURSE = 12
 
 
 @pytest.fixture(scope="session")
@@ -109,25 +110,28 @@ def graded_submissions(tmp_path_factory):
     each, one assignment after the other and sequential within one), with the course's config but a
     shorter cell timeout (TEST_CELL_TIMEOUT). The first course holds the reference solution, the
     untouched release and the catalogue of logistic_regression, and the first variants of the
-    catalogue of logistic_regression_from_scratch; the second the rest of that catalogue with its
-    reference solution and untouched release, and (logistic_regression) the hostile notebooks with
-    the honest student, graded after them in the same run.
+    catalogues of logistic_regression_from_scratch and logistic_regression_evaluation; the second
+    the rest of those catalogues with their reference solutions and untouched releases, and
+    (logistic_regression) the hostile notebooks with the honest student, graded after them in the same run.
 
     Returns {"roots": {(assignment, student): course root}, "runs": {(root, assignment): completed
     process}, "hostile_root": the course with the hostile notebooks}.
     """
     first, second = (tmp_path_factory.mktemp(name) for name in ("graded-first", "graded-second"))
-    split = SECOND_CATALOGUE_IN_FIRST_COURSE
+    split, third_split = SECOND_CATALOGUE_IN_FIRST_COURSE, THIRD_CATALOGUE_IN_FIRST_COURSE
     second_catalogue = CATALOGUES["logistic_regression_from_scratch"]
+    third_catalogue = CATALOGUES["logistic_regression_evaluation"]
     # {course: [(assignment, variants, whether the reference solution and untouched release go there too)]}
     plan = {
         first: [
             ("logistic_regression", CATALOGUES["logistic_regression"], True),
             ("logistic_regression_from_scratch", second_catalogue[:split], False),
+            ("logistic_regression_evaluation", third_catalogue[:third_split], False),
         ],
         second: [
             ("logistic_regression_from_scratch", second_catalogue[split:], True),
             ("logistic_regression", HOSTILE + [HONEST], False),
+            ("logistic_regression_evaluation", third_catalogue[third_split:], True),
         ],
     }
     roots = {}

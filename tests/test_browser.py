@@ -49,9 +49,11 @@ else:
 FIGURES = {
     "logistic_regression": ["sigmoid_plot", "boundary_plot"],
     "logistic_regression_from_scratch": ["loss_plot"],
+    "logistic_regression_evaluation": ["roc_plot"],
 }
 # A realistic mistake from the catalogue, whose test cell must fail with its message.
 WRONG_VARIANT = {assignment: "sigmoid_sign_error" for assignment in ASSIGNMENTS}
+WRONG_VARIANT["logistic_regression_evaluation"] = "precision_and_recall_swapped"
 SUCCESS = "Success! Your notebook passes all the tests."  # nbgrader's lab extension, validate dialog
 
 

@@ -159,10 +159,13 @@ def test_demo_grades_the_sample_students_in_a_course_of_its_own(demo):
     assert first["pass_probabilities"] == ["2/2", "0/2", "0/2"]
     assert second["total"] == ["11/13", "8/13", "0/13"]
     assert second["log_loss"] == ["2/2", "0/2", "0/2"]
+    third = tables["logistic_regression_evaluation"]
+    assert third["total"] == ["17/20", "11/20", "0/20"]
+    assert third["costs"] == ["?/3", "?/3", "0/3"]
     assert sorted(path.name for path in (demo / "course" / "feedback").iterdir()) == ["ada", "ben", "cy"]
     grades = (demo / "course" / "grades.csv").read_text().splitlines()
     assert grades[0].startswith("assignment,duedate,timestamp,student_id")
-    assert len(grades) == 1 + 2 * 3
+    assert len(grades) == 1 + 3 * 3
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
@@ -184,9 +187,10 @@ def test_make_targets_and_export_act_on_released_assignments_only(tmp_path):
     )
     listed = course_cli("--exchange", str(exchange), "released", root=tmp_path / "course")
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
-    assert listed.stderr.strip() == "skipped, not released: logistic_regression_from_scratch"
+    skipped = "logistic_regression_evaluation, logistic_regression_from_scratch"
+    assert listed.stderr.strip() == f"skipped, not released: {skipped}"
     exported = course_cli("--exchange", str(exchange), "export", root=tmp_path / "course")
-    assert exported.returncode == 0 and "(skipped, not released: logistic_regression_from_scratch)" in exported.stdout
+    assert exported.returncode == 0 and f"(skipped, not released: {skipped})" in exported.stdout
 
 
 def test_options_after_the_command_from_another_folder(tmp_path):

@@ -59,3 +59,10 @@ def test_data_card_documents_columns_and_true_coefficients():
         make_data.SEED,
     ]:
         assert str(value) in card, value
+
+
+def test_breast_cancer_split_is_stratified_with_malignant_as_the_positive_class():
+    train = np.loadtxt(REPO / "data" / "breast_cancer_train.csv", delimiter=",", skiprows=1)
+    test = np.loadtxt(REPO / "data" / "breast_cancer_test.csv", delimiter=",", skiprows=1)
+    assert train.shape == (455, 31) and test.shape == (114, 31)
+    assert (train[:, -1].sum(), test[:, -1].sum()) == (170, 42)  # 212 malignant masses in all, coded 1

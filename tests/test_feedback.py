@@ -63,13 +63,16 @@ def test_wrong_answers_feedback_names_the_mistake(feedback, assignment):
 SIGMOID_SUMMARY = {
     "logistic_regression": "Exercise 5: the sigmoid: 2 / 2 points",
     "logistic_regression_from_scratch": "Exercise 1: the sigmoid: 1 / 1 point",
+    "logistic_regression_evaluation": "Exercise 3: a confusion matrix at the threshold 0.5: 2 / 2 points",
 }
+# A line of the student's own code that each page shows.
+OWN_CODE = {"logistic_regression_evaluation": "confusion = confusion_matrix(y_test, test_predictions)"}
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_feedback_shows_code_and_points(feedback, assignment):
     text = re.sub(r"\s+", " ", visible_text(feedback_page(feedback, REFERENCE, assignment)))
-    assert "def sigmoid(z):" in text and SIGMOID_SUMMARY[assignment] in text
+    assert OWN_CODE.get(assignment, "def sigmoid(z):") in text and SIGMOID_SUMMARY[assignment] in text
 
 
 def test_summary_names_each_exercise_and_links_to_its_message(feedback):

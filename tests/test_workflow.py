@@ -48,15 +48,20 @@ BACK_DATED = "2019-12-31 12:00:00.000000 UTC"
 EXPECTED_AUTO = {  # autograded points per assignment; alice also gets all manual points
     "logistic_regression": {"alice": 17, "bob": 11, "cy": 0},
     "logistic_regression_from_scratch": {"alice": 11, "bob": 8, "cy": 0},
+    "logistic_regression_evaluation": {"alice": 17, "bob": 11, "cy": 0},
 }
-MANUAL_POINTS = {"logistic_regression": 3, "logistic_regression_from_scratch": 2}
+MANUAL_POINTS = {"logistic_regression": 3, "logistic_regression_from_scratch": 2, "logistic_regression_evaluation": 3}
 
 
 def expected_raw(assignment, name):
     return EXPECTED_AUTO[assignment][name] + (MANUAL_POINTS[assignment] if name == "alice" else 0)
 
 
-MANUAL = {"logistic_regression": "reflection", "logistic_regression_from_scratch": "comparison"}
+MANUAL = {
+    "logistic_regression": "reflection",
+    "logistic_regression_from_scratch": "comparison",
+    "logistic_regression_evaluation": "costs",
+}
 
 pytestmark = [
     pytest.mark.slow,
@@ -292,6 +297,7 @@ def test_grades_per_student_and_cell(term):
                     "test_accuracy",
                 ],
                 "logistic_regression_from_scratch": ["test_log_loss", "test_predict_class"],
+                "logistic_regression_evaluation": ["test_confusion", "test_threshold", "test_brier"],
             }[assignment]
             assert all(bob[name] == 0 for name in lost)
 
