@@ -32,6 +32,17 @@ def nbgrader(*args, cwd):
     )
 
 
+def course_cli(root, *args, timeout=900):
+    """Run `python -m course --root ROOT ARGS...` from this repository; return the completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "course", "--root", str(root), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 _TEMPLATE = []  # the course made by copy_course, once per session, that make_course copies
 
 

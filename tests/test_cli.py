@@ -12,17 +12,7 @@ import pytest
 from course.__main__ import main
 from course.samples import run_python
 
-from conftest import REPO, make_course
-
-
-def course_cli(*args, root):
-    return subprocess.run(
-        [sys.executable, "-m", "course", "--root", str(root), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from conftest import REPO, course_cli, make_course
 
 
 def snapshot(root):
@@ -99,13 +89,13 @@ def test_unwritable_exchange_is_reported_and_nothing_changes():
 
 def test_missing_gradebook_is_reported_not_created(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
-    result = course_cli("export", root=tmp_path)
+    result = course_cli(tmp_path, "export")
     assert result.returncode == 1 and "no gradebook" in result.stderr
     assert not (tmp_path / "gradebook.db").exists()
 
 
 def test_not_a_course_root(tmp_path):
-    result = course_cli("export", root=tmp_path)
+    result = course_cli(tmp_path, "export")
     assert result.returncode == 1 and "is not a course root" in result.stderr
 
 
@@ -171,7 +161,7 @@ def test_demo_grades_the_sample_students_in_a_course_of_its_own(demo):
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "notes.txt").write_text("mine")
-    result = course_cli("demo", "--to", str(tmp_path / "demo"), root=REPO)
+    result = course_cli(REPO, "demo", "--to", str(tmp_path / "demo"))
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "is not empty" in result.stderr
     assert [path.name for path in (tmp_path / "demo").iterdir()] == ["notes.txt"]
 
@@ -182,14 +172,13 @@ def test_make_targets_and_export_act_on_released_assignments_only(tmp_path):
     exchange = tmp_path / "exchange"
     exchange.mkdir()
     assert (
-        course_cli("--exchange", str(exchange), "release", "logistic_regression", root=tmp_path / "course").returncode
-        == 0
+        course_cli(tmp_path / "course", "--exchange", str(exchange), "release", "logistic_regression").returncode == 0
     )
-    listed = course_cli("--exchange", str(exchange), "released", root=tmp_path / "course")
+    listed = course_cli(tmp_path / "course", "--exchange", str(exchange), "released")
     assert listed.returncode == 0 and listed.stdout.split() == ["logistic_regression"]
     skipped = "logistic_regression_evaluation, logistic_regression_from_scratch"
     assert listed.stderr.strip() == f"skipped, not released: {skipped}"
-    exported = course_cli("--exchange", str(exchange), "export", root=tmp_path / "course")
+    exported = course_cli(tmp_path / "course", "--exchange", str(exchange), "export")
     assert exported.returncode == 0 and f"(skipped, not released: {skipped})" in exported.stdout
 
 

@@ -12,8 +12,6 @@ other student is named with the reason.
 
 import copy
 import csv
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -25,7 +23,7 @@ from course.common import open_api
 from course.plugins.attachments import StripCarriedIn
 from course.plugins.execute import Execute, RobustExecute
 
-from conftest import REPO, make_course, reference_answers, release_notebook
+from conftest import course_cli, make_course, reference_answers, release_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -119,16 +117,6 @@ def write_huge(path):
         for _ in range(HUGE_BYTES // 1_000_000):
             file.write(b"x" * 1_000_000)
         file.write(b'"}]}')
-
-
-def course_cli(root, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "course", "--root", str(root), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 @pytest.fixture(scope="module")
