@@ -43,6 +43,19 @@ def course_cli(root, *args, timeout=900):
     )
 
 
+def nss_accounts(folder, users):
+    """An environment in which nss_wrapper knows root and `users` ({name: (uid, home)}), as a real
+    course machine knows its students' accounts; its passwd and group files go in `folder`."""
+    passwd, group = Path(folder) / "passwd", Path(folder) / "group"
+    passwd.write_text(
+        "root:x:0:0::/root:/bin/sh\n"
+        + "".join(f"{name}:x:{uid}:{uid}::{home}:/bin/sh\n" for name, (uid, home) in users.items())
+    )
+    group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, (uid, _) in users.items()))
+    library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
+    return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
+
+
 _TEMPLATE = []  # the course made by copy_course, once per session, that make_course copies
 
 

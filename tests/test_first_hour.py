@@ -13,13 +13,12 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from course import notebooks, samples
 
-from conftest import MAKE, REPO
+from conftest import MAKE, REPO, nss_accounts
 
 ASSIGNMENT, UNRELEASED = "logistic_regression", "logistic_regression_from_scratch"
 SKIPPED = "skipped, not released: logistic_regression_evaluation, logistic_regression_from_scratch"
@@ -39,18 +38,6 @@ def run(*command, cwd, env=None, status=0):
         f"{' '.join(map(str, command))}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
     )
     return result
-
-
-def accounts(base):
-    """nss_wrapper's view of the machine: root and the two students, as a real course machine has them."""
-    passwd, group = base / "passwd", base / "group"
-    passwd.write_text(
-        "root:x:0:0::/root:/bin/sh\n"
-        + "".join(f"{name}:x:{uid}:{uid}::{base / name}:/bin/sh\n" for name, (uid, _) in STUDENTS.items())
-    )
-    group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, (uid, _) in STUDENTS.items()))
-    library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
-    return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
 
 
 def student_nbgrader(name, home, *args):
@@ -103,7 +90,9 @@ def hour(demo):
         notebooks.write(samples.sample_notebook(clone, ASSIGNMENT, kind), answered)
         os.chown(answered, uid, uid)
         student_nbgrader(name, home, "submit", ASSIGNMENT)
-    out["collect"] = course("collect", ASSIGNMENT, env=accounts(base))
+    out["collect"] = course(
+        "collect", ASSIGNMENT, env=nss_accounts(base, {name: (uid, base / name) for name, (uid, _) in STUDENTS.items()})
+    )
     out["grade"] = course("grade", ASSIGNMENT, "--jobs", "2")
     out["feedback, pending"] = course("feedback", ASSIGNMENT, status=1)
     out["make"] = run(*make, "grade", "report", cwd=clone)

@@ -37,7 +37,7 @@ from nbgrader.api import Gradebook
 
 from course import samples
 
-from conftest import ASSIGNMENTS, make_course
+from conftest import ASSIGNMENTS, make_course, nss_accounts
 
 COURSE_ID = "logistic-regression"
 STUDENTS = {"alice": 20001, "bob": 20002, "cy": 20003}
@@ -82,18 +82,6 @@ def course_cli(root, *args, status=0, env=None):
     )
     assert result.returncode == status, f"course {' '.join(args)}: {result.stdout[-2000:]} {result.stderr[-3000:]}"
     return result.stdout + result.stderr
-
-
-def accounts(base):
-    """An environment in which nss_wrapper knows every student's account, as the machine of a real course does."""
-    passwd, group = base / "passwd", base / "group"
-    passwd.write_text(
-        "root:x:0:0::/root:/bin/sh\n"
-        + "".join(f"{name}:x:{uid}:{uid}::{base / 'home' / name}:/bin/sh\n" for name, uid in UIDS.items())
-    )
-    group.write_text("root:x:0:\n" + "".join(f"{name}:x:{uid}:\n" for name, uid in UIDS.items()))
-    library = next(Path("/usr/lib").glob("*/libnss_wrapper.so"))
-    return dict(os.environ, LD_PRELOAD=str(library), NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
 
 
 def as_student(name, home, exchange, *args):
@@ -220,7 +208,7 @@ def term():
         "alice", f"open({str(exchange / COURSE_ID / 'inbound' / alice / 'timestamp.txt')!r}, 'w').write({BACK_DATED!r})"
     )
 
-    with_accounts = accounts(base)
+    with_accounts = nss_accounts(base, {name: (uid, base / "home" / name) for name, uid in UIDS.items()})
     for assignment in ASSIGNMENTS:
         attacked = assignment == ATTACKED
         out[f"collect {assignment}"] = course_cli(
