@@ -120,63 +120,52 @@ TEST_CELL_TIMEOUT = 15
 HONEST = Variant("zz_honest_student", {})  # graded after every hostile one, in the same run
 
 
-# How graded_submissions splits the notebooks over its two courses, for about equal work in each:
-# this many of the second and of the third assignment's catalogue variants are graded in the first course.
-SECOND_CATALOGUE_IN_FIRST_COURSE = 8
-THIRD_CATALOGUE_IN_FIRST_COURSE = 12
+# The stock side of the parity checks: for each assignment, the reference solution, the untouched
+# release and these catalogue variants (by index: wrong answers of several kinds and right ones) are
+# also graded by stock `nbgrader autograde` (graded_submissions); test_parallel compares them cell by cell.
+PARITY_INDICES = (0, 1, 7, -2, -1)
+
+
+def parity_variants(assignment):
+    """The catalogue variants of `assignment` that stock nbgrader grades too."""
+    variants = CATALOGUES[assignment]
+    return list({variants[index].name: variants[index] for index in PARITY_INDICES}.values())
+
+
+def submit_reference_and_untouched(root, assignment):
+    release = release_notebook(root, assignment)
+    notebooks.write_submission(notebooks.fill(release, reference_answers(assignment)), root, REFERENCE, assignment)
+    notebooks.write_submission(release, root, UNTOUCHED, assignment)
 
 
 @pytest.fixture(scope="session")
 def graded_submissions(tmp_path_factory):
-    """Every catalogue and hostile notebook, graded once per suite with real stock `nbgrader autograde`.
+    """Stock sequential `nbgrader autograde`, once per suite: the baseline that `course grade` must equal.
 
-    Two course copies are graded by two concurrent `nbgrader autograde` processes (stock nbgrader
-    each, one assignment after the other and sequential within one), with the course's config but a
-    shorter cell timeout (TEST_CELL_TIMEOUT). The first course holds the reference solution, the
-    untouched release and the catalogue of logistic_regression, and the first variants of the
-    catalogues of logistic_regression_from_scratch and logistic_regression_evaluation; the second
-    the rest of those catalogues with their reference solutions and untouched releases, and
-    (logistic_regression) the hostile notebooks with the honest student, graded after them in the same run.
+    Two course copies are graded by two concurrent stock `nbgrader autograde` processes, with the
+    course's config but a shorter cell timeout (TEST_CELL_TIMEOUT). The first holds, for every
+    assignment, the reference solution, the untouched release and the parity variants (parity_variants);
+    the second the hostile notebooks of logistic_regression, with the honest student graded after them
+    in the same run.
 
     Returns {"roots": {(assignment, student): course root}, "runs": {(root, assignment): completed
     process}, "hostile_root": the course with the hostile notebooks}.
     """
-    first, second = (tmp_path_factory.mktemp(name) for name in ("graded-first", "graded-second"))
-    split, third_split = SECOND_CATALOGUE_IN_FIRST_COURSE, THIRD_CATALOGUE_IN_FIRST_COURSE
-    second_catalogue = CATALOGUES["logistic_regression_from_scratch"]
-    third_catalogue = CATALOGUES["logistic_regression_evaluation"]
-    # {course: [(assignment, variants, whether the reference solution and untouched release go there too)]}
-    plan = {
-        first: [
-            ("logistic_regression", CATALOGUES["logistic_regression"], True),
-            ("logistic_regression_from_scratch", second_catalogue[:split], False),
-            ("logistic_regression_evaluation", third_catalogue[:third_split], False),
-        ],
-        second: [
-            ("logistic_regression_from_scratch", second_catalogue[split:], True),
-            ("logistic_regression", HOSTILE + [HONEST], False),
-            ("logistic_regression_evaluation", third_catalogue[third_split:], True),
-        ],
-    }
+    first, second = (tmp_path_factory.mktemp(name) for name in ("stock-parity", "stock-hostile"))
+    plan = {first: sorted(CATALOGUES), second: ["logistic_regression"]}
     roots = {}
-    for root, steps in plan.items():
-        make_course(root, cell_timeout=TEST_CELL_TIMEOUT)
-        for assignment, variants, with_reference in steps:
-            if with_reference:
-                release = release_notebook(root, assignment)
-                notebooks.write_submission(
-                    notebooks.fill(release, reference_answers(assignment)), root, REFERENCE, assignment
-                )
-                notebooks.write_submission(release, root, UNTOUCHED, assignment)
-                roots[assignment, REFERENCE] = roots[assignment, UNTOUCHED] = root
-            submit_variants(root, assignment, variants)
-            roots.update({(assignment, variant.name): root for variant in variants})
+    make_course(first, cell_timeout=TEST_CELL_TIMEOUT)
+    for assignment in plan[first]:
+        submit_reference_and_untouched(first, assignment)
+        submit_variants(first, assignment, parity_variants(assignment))
+        names = [REFERENCE, UNTOUCHED] + [variant.name for variant in parity_variants(assignment)]
+        roots.update({(assignment, name): first for name in names})
+    make_course(second, cell_timeout=TEST_CELL_TIMEOUT)
+    submit_variants(second, "logistic_regression", HOSTILE + [HONEST])
+    roots.update({("logistic_regression", variant.name): second for variant in HOSTILE + [HONEST]})
 
     def grade(root):
-        return {
-            (root, assignment): nbgrader("autograde", assignment, "--force", cwd=root)
-            for assignment, _, _ in plan[root]
-        }
+        return {(root, assignment): nbgrader("autograde", assignment, "--force", cwd=root) for assignment in plan[root]}
 
     with ThreadPoolExecutor(len(plan)) as pool:
         runs = {key: run for result in pool.map(grade, plan) for key, run in result.items()}
@@ -184,20 +173,21 @@ def graded_submissions(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_catalogue(graded_submissions):
-    """The catalogue's share of graded_submissions: ({(assignment, student): root}, {assignment: [runs]})."""
-    roots = {
-        key: root
-        for key, root in graded_submissions["roots"].items()
-        if key[1] in (REFERENCE, UNTOUCHED) or key[1] in {v.name for v in CATALOGUES[key[0]]}
-    }
-    runs = {
-        assignment: [
-            graded_submissions["runs"][root, assignment]
-            for root in sorted({root for (a, _), root in roots.items() if a == assignment})
-        ]
-        for assignment in CATALOGUES
-    }
+def graded_catalogue(tmp_path_factory):
+    """Every catalogue notebook of every assignment, with the reference solution and the untouched
+    release, graded once per suite by `course grade --jobs 2` (sandboxed, warm kernels), in one course
+    with the course's config but a shorter cell timeout (TEST_CELL_TIMEOUT).
+
+    Returns ({(assignment, student): course root}, {assignment: [completed `course grade` runs]}).
+    """
+    root = tmp_path_factory.mktemp("graded-catalogue")
+    make_course(root, cell_timeout=TEST_CELL_TIMEOUT)
+    roots = {}
+    for assignment, variants in CATALOGUES.items():
+        submit_reference_and_untouched(root, assignment)
+        submit_variants(root, assignment, variants)
+        roots.update({(assignment, name): root for name in [REFERENCE, UNTOUCHED] + [v.name for v in variants]})
+    runs = {assignment: [course_cli(root, "grade", assignment, "--jobs", "2")] for assignment in CATALOGUES}
     return roots, runs
 
 

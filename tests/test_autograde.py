@@ -1,4 +1,6 @@
-"""Real `nbgrader autograde` on the reference solution, the blank release and the catalogue."""
+"""The reference solution, the blank release and the catalogue, graded by `course grade` (nbgrader's own
+autograder in the sandbox; test_parallel.py shows its grades equal stock `nbgrader autograde`'s), and
+stock `nbgrader autograde` with the course's config."""
 
 import pytest
 
@@ -12,18 +14,30 @@ VARIANTS = [(assignment, variant) for assignment, variants in CATALOGUES.items()
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
-def test_autograde_run_completes(graded_catalogue, assignment):
-    _, runs = graded_catalogue
-    assert runs[assignment]
+def test_course_grade_grades_everyone(graded_catalogue, assignment):
+    roots, runs = graded_catalogue
+    students = sum(1 for (a, _) in roots if a == assignment)
     for run in runs[assignment]:
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        assert f"graded {students} of {students} submissions" in run.stdout, run.stdout[-2000:]
+
+
+def stock_runs(graded_submissions, assignment):
+    """Stock nbgrader's runs of `assignment` on honest notebooks (the hostile ones tamper with their cells)."""
+    hostile = graded_submissions["hostile_root"]
+    return [run for (root, a), run in graded_submissions["runs"].items() if a == assignment and root != hostile]
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_stock_autograde_run_completes(graded_submissions, assignment):
+    for run in stock_runs(graded_submissions, assignment):
         assert run.returncode == 0, run.stderr[-3000:]
 
 
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
-def test_untouched_test_cells_raise_no_false_alarm(graded_catalogue, assignment):
+def test_untouched_test_cells_raise_no_false_alarm(graded_submissions, assignment):
     """Stock nbgrader warns that every test cell with hidden tests 'has changed' (#1961); the course's does not."""
-    _, runs = graded_catalogue
-    for run in runs[assignment]:
+    for run in stock_runs(graded_submissions, assignment):
         assert "Autograding" in run.stderr
         assert "has changed!" not in run.stderr, [line for line in run.stderr.splitlines() if "has changed!" in line][
             :3

@@ -12,15 +12,26 @@ import pytest
 from nbgrader.api import Gradebook
 
 from catalogue import CATALOGUES, Variant
-from conftest import REFERENCE, REPO, TEST_CELL_TIMEOUT, make_course, submit_variants
+from conftest import (
+    HONEST,
+    REFERENCE,
+    REPO,
+    TEST_CELL_TIMEOUT,
+    UNTOUCHED,
+    make_course,
+    parity_variants,
+    submit_variants,
+)
 from hostile import HOSTILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 ASSIGNMENT = "logistic_regression"
-STUDENTS = [Variant(REFERENCE, {})] + CATALOGUES[ASSIGNMENT][:3] + CATALOGUES[ASSIGNMENT][-2:] + HOSTILE
-# Dask grades a subset (the full set is graded by --jobs 2): right and wrong answers, a kernel that dies,
-# an exploit only the re-check catches, and an endless loop.
+# The catalogues are graded by --jobs 2 in graded_catalogue (conftest.py) and compared below, assignment by
+# assignment; this module's own --jobs 2 run grades the hostile notebooks with the honest student.
+STUDENTS = HOSTILE + [HONEST]
+# Dask grades a subset: right and wrong answers, a kernel that dies, an exploit only the re-check catches,
+# and an endless loop.
 DASK_NAMES = {
     REFERENCE,
     CATALOGUES[ASSIGNMENT][0].name,
@@ -29,15 +40,18 @@ DASK_NAMES = {
     "patched_numpy_comparisons",
     "infinite_loop",
 }
-GRADED = {"local": STUDENTS, "dask": [variant for variant in STUDENTS if variant.name in DASK_NAMES]}
+GRADED = {
+    "local": STUDENTS,
+    "dask": [v for v in [Variant(REFERENCE, {}), *CATALOGUES[ASSIGNMENT], *STUDENTS] if v.name in DASK_NAMES],
+}
 BIN = os.path.dirname(sys.executable)
 
 
-def cell_results(root):
+def cell_results(root, assignment=ASSIGNMENT):
     """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty} of a gradebook."""
     cells, penalties = {}, {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        for submission in gradebook.assignment_submissions(ASSIGNMENT):
+        for submission in gradebook.assignment_submissions(assignment):
             penalties[submission.student.id] = submission.late_submission_penalty
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -45,13 +59,13 @@ def cell_results(root):
     return cells, penalties
 
 
-def stock_results(graded_submissions, students):
+def stock_results(graded_submissions, students, assignment=ASSIGNMENT):
     """cell_results of stock nbgrader for `students`, from the courses that graded them once per suite."""
     names = {variant.name for variant in students}
-    roots = {graded_submissions["roots"][ASSIGNMENT, name] for name in names}
+    roots = {graded_submissions["roots"][assignment, name] for name in names}
     cells, penalties = {}, {}
     for root in roots:
-        some_cells, some_penalties = cell_results(root)
+        some_cells, some_penalties = cell_results(root, assignment)
         cells.update({key: value for key, value in some_cells.items() if key[0] in names})
         penalties.update({key: value for key, value in some_penalties.items() if key in names})
     return cells, penalties
@@ -129,7 +143,7 @@ def graded(tmp_path_factory, dask_cluster, graded_submissions):
         for variant in STUDENTS
     ]
     assert all(run.returncode == 0 for run in stock_runs)
-    roots["stock"] = stock_results(graded_submissions, STUDENTS)
+    roots["stock"] = stock_results(graded_submissions, {v.name: v for how in GRADED for v in GRADED[how]}.values())
     started = time.monotonic()
     runs = {
         "local": course_grade(roots["local"], "--jobs", "2"),
@@ -152,6 +166,20 @@ def test_grades_are_identical_to_stock_nbgrader(graded, how):
     assert {k: v for k, v in penalties.items() if k != "broken"} == stock_penalties
     for variant in GRADED[how]:
         assert (roots[how] / "autograded" / variant.name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_catalogue_grades_are_identical_to_stock_nbgrader(graded_catalogue, graded_submissions, assignment):
+    """`course grade --jobs 2` on the whole catalogue (graded_catalogue) against stock nbgrader on the
+    reference solution, the untouched release and the parity variants, cell by cell and with the penalties."""
+    students = [Variant(REFERENCE, {}), Variant(UNTOUCHED, {}), *parity_variants(assignment)]
+    stock_cells, stock_penalties = stock_results(graded_submissions, students, assignment)
+    roots, _ = graded_catalogue
+    cells, penalties = cell_results(roots[assignment, REFERENCE], assignment)
+    names = {variant.name for variant in students}
+    assert len(stock_penalties) == len(students) and stock_cells
+    assert {key: value for key, value in cells.items() if key[0] in names} == stock_cells
+    assert {key: value for key, value in penalties.items() if key in names} == stock_penalties
 
 
 @pytest.mark.parametrize("how", ["local", "dask"])

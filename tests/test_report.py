@@ -2,6 +2,7 @@
 
 import shutil
 import statistics
+import warnings
 from dataclasses import replace
 from html.parser import HTMLParser
 
@@ -15,7 +16,7 @@ from course.report import write_report
 from course.report.figures import EXERCISES_FIGURE, TOTALS_FIGURE
 
 from catalogue import CATALOGUES, Variant
-from conftest import REPO, make_course, nbgrader, release_notebook, submit_variants
+from conftest import REPO, course_cli, make_course, release_notebook, submit_variants
 from hostile import HOSTILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -39,12 +40,14 @@ CLASS = [
     ),
 ]
 UNTOUCHED, CORRUPT, SOLO = "oscar_untouched", "peggy_corrupt", "solo"
+STOCK_FAILED = "quinn_failed_in_stock_nbgrader"  # in the gradebook with no autograded notebook
 SOLO_MISTAKE = next(v for v in CATALOGUES[SOLO_ASSIGNMENT] if v.name == "gradient_sign_error")
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """A small class graded by real nbgrader autograde; a class of one on the second assignment."""
+    """A small class graded by `course grade` (nbgrader's autograder, sandboxed); a class of one on the
+    second assignment."""
     root = tmp_path_factory.mktemp("report")
     make_course(root)
     submit_variants(root, ASSIGNMENT, CLASS)
@@ -52,10 +55,17 @@ def graded(tmp_path_factory):
     corrupt = root / "submitted" / CORRUPT / ASSIGNMENT
     corrupt.mkdir(parents=True)
     (corrupt / f"{ASSIGNMENT}.ipynb").write_text("{ not a notebook")
-    nbgrader("autograde", ASSIGNMENT, "--force", cwd=root)  # fails for the corrupt one only
+    run = course_cli(root, "grade", ASSIGNMENT, "--jobs", "2")
+    assert run.returncode == 1 and f"failed: {CORRUPT}" in run.stdout, run.stdout[-3000:]  # the corrupt one only
+    # What stock `nbgrader autograde` leaves for a submission it fails on: a submission with no grades.
+    shutil.copytree(root / "submitted" / CORRUPT, root / "submitted" / STOCK_FAILED)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
+        gradebook.add_student(STOCK_FAILED)
+        gradebook.add_submission(ASSIGNMENT, STOCK_FAILED)
     submit_variants(root, SOLO_ASSIGNMENT, [replace(SOLO_MISTAKE, name=SOLO)])
-    run = nbgrader("autograde", SOLO_ASSIGNMENT, "--force", cwd=root)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = course_cli(root, "grade", SOLO_ASSIGNMENT, "--jobs", "1")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return root
 
 
@@ -185,7 +195,7 @@ def test_total_scores_match_the_gradebook(graded, monkeypatch):
 
     monkeypatch.setattr(matplotlib.axes.Axes, "hist", hist)
     _, text, tables, _ = report(graded, ASSIGNMENT)
-    totals, _, _ = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT})
+    totals, _, _ = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT, STOCK_FAILED})
     assert set(totals) == {v.name for v in CLASS} | {UNTOUCHED}
     assert plotted == [sorted(totals.values())]
     assert {row[0]: number(row[1]) for row in tables["totals"]} == pytest.approx(totals, abs=0.005)
@@ -217,7 +227,7 @@ def test_totals_are_after_late_penalties(graded):
 
 def test_exercise_means_match_the_gradebook(graded):
     _, _, tables, _ = report(graded, ASSIGNMENT)
-    _, exercises, _ = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT})
+    _, exercises, _ = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT, STOCK_FAILED})
     rows = {row[0]: row for row in tables["exercises"]}
     assert set(rows) == set(exercises)
     for name, entry in exercises.items():
@@ -259,7 +269,7 @@ def test_failure_messages_are_escaped(graded):
 
 def test_manual_grading_list_follows_the_gradebook(graded):
     _, _, tables, _ = report(graded, ASSIGNMENT)
-    _, _, pending = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT})
+    _, _, pending = gradebook_view(graded, ASSIGNMENT, leave_out={CORRUPT, STOCK_FAILED})
     listed = {row[0]: row[1].split(", ") for row in tables["pending"]}
     assert listed == pending
     # Everyone who wrote a reflection; the untouched release's blank one is scored 0 by nbgrader.
@@ -280,11 +290,12 @@ def test_manual_grading_list_follows_the_gradebook(graded):
 def test_failed_runs_are_named_with_the_reason(graded):
     _, _, tables, _ = report(graded, ASSIGNMENT)
     failed = {row[0]: row[1] for row in tables["failed"]}
-    assert set(failed) == {"ivan_kills_kernel", CORRUPT}
+    assert set(failed) == {"ivan_kills_kernel", CORRUPT, STOCK_FAILED}
     assert "kernel died" in failed["ivan_kills_kernel"] and "predict_exam" in failed["ivan_kills_kernel"]
-    assert "could not autograde" in failed[CORRUPT]
-    assert CORRUPT not in {row[0] for row in tables["totals"]}
-    assert CORRUPT not in {row[0] for row in tables["pending"]}
+    assert "its grading failed (course grade names the reason)" in failed[CORRUPT]
+    assert "could not autograde" in failed[STOCK_FAILED]
+    for student in (CORRUPT, STOCK_FAILED):
+        assert student not in {row[0] for row in tables["totals"]} | {row[0] for row in tables["pending"]}
 
 
 def test_class_of_one(graded):

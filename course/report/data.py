@@ -155,7 +155,10 @@ def report_data(api, assignment):
     for student in sorted(students):
         paths = autograded_paths(api, student, assignment, recorded.layout)
         if student not in recorded.table:
-            failed[student] = ["submitted but not autograded yet: run the grading"]
+            failed[student] = [
+                "submitted but not in the gradebook: not graded yet, or its grading failed "
+                "(course grade names the reason): grade it again, or grade it by hand"
+            ]
             continue
         if not paths:
             failed[student] = [
