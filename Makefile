@@ -29,12 +29,15 @@ $(STAMP): requirements.txt pyproject.toml
 # - nss_wrapper gives the sample students of the demo and the end-to-end test
 #   their user names (nbgrader reads the student id from the OS user);
 # - bubblewrap is the sandbox that student code runs in while it is graded;
-# - Chromium is the browser the browser tests drive through Playwright (no download).
+# - Chromium is the browser the browser tests drive through Playwright (no download);
+# - npm (with Node.js) installs axe-core, the accessibility engine the browser tests inject into
+#   the pages they audit, pinned by tests/package-lock.json, into tests/node_modules.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL = $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 NSS_WRAPPER := /usr/lib/x86_64-linux-gnu/libnss_wrapper.so
 BWRAP := /usr/bin/bwrap
 CHROMIUM := /usr/bin/chromium
+AXE := tests/node_modules/axe-core/axe.min.js
 
 $(NSS_WRAPPER):
 	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || ($(APT_INSTALL) libnss-wrapper)
@@ -45,13 +48,18 @@ $(BWRAP):
 $(CHROMIUM):
 	$(APT_INSTALL) chromium
 
+$(AXE): tests/package.json tests/package-lock.json
+	command -v npm >/dev/null || ($(APT_INSTALL) npm)
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## lint: ruff's lint and format checks (pyproject.toml); `ruff format .` and `ruff check --fix .` fix most
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 ## test: lint, then unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
-test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM)
+test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE)
 	$(BIN)/python -m pytest tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -93,6 +101,6 @@ release: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python data/make_data.py
 
-## clean: remove the virtual environment and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
+## clean: remove the virtual environment, tests/node_modules and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
 clean:
-	rm -rf $(VENV) gradebook.db submitted autograded feedback reports grades.csv
+	rm -rf $(VENV) tests/node_modules gradebook.db submitted autograded feedback reports grades.csv

@@ -3,7 +3,8 @@
 `LabServer` starts `.venv/bin/jupyter lab` (with nbgrader's server and lab extensions) on
 127.0.0.1 with a random port and a token, in temporary HOME and Jupyter folders so that no
 developer setting leaks in. `Notebook` opens one notebook in it through Playwright and does what a
-student does: Run All, read the outputs, click Validate.
+student does: Run All, read the outputs, click Validate. `axe_violations` audits a page with
+axe-core (tests/package.json, installed by make into tests/node_modules).
 
 Run as a script, it remakes the README's picture of the released notebook:
 
@@ -37,6 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO / "tests" / "browser-artifacts"
+AXE = REPO / "tests" / "node_modules" / "axe-core" / "axe.min.js"
 SERVER_CONFIG = REPO / "jupyter_server_config.py"
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -57,6 +59,13 @@ def missing_chromium_message():
     return (
         f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. "
         "Run `make test`, which installs it (apt-get install chromium)."
+    )
+
+
+def missing_axe_message():
+    return (
+        f"{AXE} is missing: the accessibility audits inject axe-core into the pages. "
+        "Run `make test`, which installs it (npm ci in tests/, pinned by tests/package-lock.json)."
     )
 
 
@@ -308,6 +317,78 @@ class Notebook:
         dialog = self.page.locator(".jp-Dialog", has_text="Validation Results")
         dialog.wait_for(timeout=timeout)
         return dialog
+
+
+# ---- accessibility: axe-core in the page ----
+
+SEVERE = ("serious", "critical")  # axe's two highest impacts, which the audited pages must not have
+
+
+def axe_violations(page, context=None, within=None):
+    """Run axe-core's default rules on `page` (or on the part `context` selects); return its violations.
+
+    Each violation is a dict: id (axe's rule), impact (minor, moderate, serious or critical), help
+    (what the rule asks for) and nodes, one per offending element, each with its target (a CSS
+    selector; " >>> " steps into a shadow root), the start of its html, and, when `within` (a CSS
+    selector) is given, whether the element is inside an element that `within` matches.
+
+    axe leaves the contrast of very short text (a single digit, say) for a person to review, with
+    the ratio it measured: such a text whose measured ratio is under the required one counts here
+    as a color-contrast violation.
+
+    The script goes in through Playwright's `evaluate` (the DevTools protocol), which the page's
+    Content-Security-Policy does not govern: the feedback page and the grade report, which refuse
+    every script of their own (tests/test_inert.py), are audited under their policy unchanged, and
+    no <script> element is added to them. iframes are not audited (axe would wait for an answer
+    from a copy of itself in each frame).
+    """
+    if not page.evaluate("typeof window.axe === 'object' && typeof window.axe.run === 'function'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    return page.evaluate(
+        """async ([context, options, within]) => {
+            const results = await axe.run(context || document, options);
+            const violations = results.violations;
+            const tooFaint = node => node.any.some(check => check.data && check.data.contrastRatio
+                && check.data.contrastRatio < parseFloat(check.data.expectedContrastRatio));
+            for (const review of results.incomplete.filter(r => r.id === 'color-contrast')) {
+                const nodes = review.nodes.filter(tooFaint);
+                if (!nodes.length) continue;
+                let contrast = violations.find(v => v.id === 'color-contrast');
+                if (!contrast) violations.push(contrast = {...review, impact: 'serious', nodes: []});
+                contrast.nodes.push(...nodes);
+            }
+            return violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => ({
+                    target: n.target.map(t => Array.isArray(t) ? t.join(' >>> ') : t).join(' | '),
+                    html: n.html.slice(0, 200),
+                    ...(within ? {within: Boolean(n.element && n.element.closest(within))} : {}),
+                })),
+            }));
+        }""",
+        [
+            context,
+            {"resultTypes": ["violations", "incomplete"], "iframes": False, "elementRef": bool(within)},
+            within,
+        ],
+    )
+
+
+def severe(violations):
+    """The violations whose impact is serious or critical."""
+    return [violation for violation in violations if violation["impact"] in SEVERE]
+
+
+def describe_violations(violations, limit=5):
+    """The violations as readable lines: rule, impact, what it asks for, and the first offending elements."""
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        nodes = violation["nodes"]
+        lines += [f"    {node['target']}: {node['html']}" for node in nodes[:limit]]
+        if len(nodes) > limit:
+            lines.append(f"    and {len(nodes) - limit} more")
+    return "\n".join(lines)
 
 
 def optimize_png(path, colors=256):
