@@ -9,30 +9,53 @@ from pathlib import Path
 
 from .common import CourseError, check_assignment, exchange_root, last_line, students_to_grade
 
+NOT_AUTOGRADED = "not autograded: its grading failed or has not run (see `course grade`)"
+
 
 def generate_feedback(api, assignment, students=None):
-    """Write feedback/<student>/<assignment>/<notebook>.html for each autograded student, one by one.
+    """Write feedback/<student>/<assignment>/<notebook>.html for each autograded student.
 
     Return (students with feedback, {student left out: why}): one student nbgrader
-    cannot give feedback to costs only that student.
+    cannot give feedback to costs only that student. Every autograded student at
+    once goes through one nbgrader run (it starts its converter once, not once per
+    student); whoever that run leaves without a page is then tried alone, which
+    names the reason.
     """
     check_assignment(api, assignment)
     graded = set(api.get_autograded_students(assignment))
     if not graded:
         raise CourseError(f"no autograded submissions of {assignment!r}: grade them first")
-    written, left_out = [], {}
-    for student in students_to_grade(api, assignment, students):
-        folder = Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
-        if student not in graded:
-            left_out[student] = "not autograded: its grading failed or has not run (see `course grade`)"
+    wanted = students_to_grade(api, assignment, students)
+    left_out = {student: NOT_AUTOGRADED for student in wanted if student not in graded}
+    todo = [student for student in wanted if student in graded]
+    for student in todo:  # no page of an earlier run may pass for this run's
+        shutil.rmtree(feedback_folder(api, student, assignment), ignore_errors=True)
+    if len(todo) > 1 and set(todo) == graded:
+        api.generate_feedback(assignment)
+    written = []
+    for student in todo:
+        if has_feedback(api, student, assignment):
+            written.append(student)
             continue
         result = api.generate_feedback(assignment, student)
-        if result["success"]:
+        if result["success"] and has_feedback(api, student, assignment):
             written.append(student)
         else:  # nbgrader rejects the submission: no partial page may be returned
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(feedback_folder(api, student, assignment), ignore_errors=True)
             left_out[student] = f"nbgrader could not write its feedback: {last_line(result)}"
     return written, left_out
+
+
+def feedback_folder(api, student, assignment):
+    return Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
+
+
+def has_feedback(api, student, assignment):
+    """Whether `student` has a feedback page for every notebook nbgrader autograded."""
+    graded = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
+    pages = feedback_folder(api, student, assignment)
+    notebooks = [path.stem for path in graded.glob("*.ipynb")]
+    return bool(notebooks) and all((pages / f"{name}.html").is_file() for name in notebooks)
 
 
 def feedback_problem(folder):
@@ -65,7 +88,7 @@ def return_feedback(api, assignment):
         raise CourseError(f"no feedback for {assignment!r} yet: run `course feedback {assignment}` first")
     returned, left_out = [], {}
     for student in students:
-        folder = Path(api.coursedir.format_path(api.coursedir.feedback_directory, student, assignment))
+        folder = feedback_folder(api, student, assignment)
         problem = feedback_problem(folder)
         result = {"success": False} if problem else api.release_feedback(assignment, student_id=student)
         if result["success"]:

@@ -5,6 +5,7 @@ import json
 import socket
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -267,3 +268,56 @@ def test_a_killed_worker_costs_only_the_student_who_kills_it(fake_wait, monkeypa
     assert results == {name: {"graded": name, "sandboxed": False} for name in students if name != "killer"}
     assert [pool.max_workers for pool in pools][-1] == 1, "the students in flight are regraded one at a time"
     assert all(pool.peak <= 4 for pool in pools), "at most two per worker in flight"
+
+
+# ---- feedback: one nbgrader run for the class, then each student it left without a page alone
+
+
+class FakeFeedbackAPI:
+    """NbGraderAPI's feedback calls on a course folder: `breaks` are students nbgrader fails on."""
+
+    def __init__(self, root, graded, breaks):
+        from nbgrader.coursedir import CourseDirectory
+
+        from course.common import course_config
+
+        (root / "nbgrader_config.py").write_text("")
+        (root / "source" / "a").mkdir(parents=True)
+        self.coursedir = CourseDirectory(config=course_config(root))
+        self.graded, self.breaks, self.calls = graded, breaks, []
+        for student in graded:
+            folder = root / "autograded" / student / "a"
+            folder.mkdir(parents=True)
+            (folder / "a.ipynb").write_text("{}")
+            (root / "submitted" / student / "a").mkdir(parents=True)
+
+    def get_submitted_students(self, assignment):
+        return self.graded
+
+    def get_autograded_students(self, assignment):
+        return self.graded
+
+    def generate_feedback(self, assignment, student_id=None):
+        self.calls.append(student_id)
+        for student in [student_id] if student_id else self.graded:
+            if student not in self.breaks:
+                page = Path(self.coursedir.root) / "feedback" / student / assignment / "a.html"
+                page.parent.mkdir(parents=True, exist_ok=True)
+                page.write_text("feedback")
+        failed = student_id in self.breaks or (student_id is None and self.breaks)
+        return {"success": not failed, "error": "NbGraderException: it broke" if failed else ""}
+
+
+def test_feedback_is_one_run_for_the_class_and_a_student_it_fails_on_is_named(tmp_path):
+    from course.feedback import generate_feedback
+
+    stale = tmp_path / "feedback" / "bo" / "a" / "a.html"  # an earlier run's page
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    api = FakeFeedbackAPI(tmp_path, ["al", "bo", "cy"], breaks={"bo"})
+    written, left_out = generate_feedback(api, "a")
+    assert written == ["al", "cy"] and left_out == {
+        "bo": "nbgrader could not write its feedback: NbGraderException: it broke"
+    }
+    assert api.calls == [None, "bo"], "the class in one run, then only the student it failed on"
+    assert not stale.parent.exists(), "no page of an earlier run may pass for this one"
