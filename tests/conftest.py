@@ -210,7 +210,11 @@ def demo():
     base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
     base.chmod(0o755)
     clone = base / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], cwd=base, check=True, capture_output=True)
+    # Copies, not hard links, of the repository's objects: git freshens an object's mtime when a commit
+    # in the repository writes it again, which would change the clone's snapshot under the test.
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], cwd=base, check=True, capture_output=True
+    )
     (clone / ".venv").symlink_to(sys.prefix)  # the environment make would build, already built
     # `python -m course` in the clone imports its course package: its bytecode is written now, as by an
     # earlier command, so that the snapshots compare everything else.
