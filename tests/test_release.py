@@ -10,13 +10,9 @@ from nbgrader.validator import Validator
 from course import notebooks
 from course.common import course_config
 
-from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
+from conftest import ASSIGNMENTS, REPO, VISIBLE_LINES, VISIBLE_WIDTH, reference_answers, release_notebook
 from private import private_lines
 
-# What a student sees of a test cell: a few short checks of what every right answer has (its type,
-# shape and range, a mean of 0, probabilities that favour the right class, ...), never a reference
-# computation that gives the answer away. The hidden tests, which students never see, do those.
-VISIBLE_LINES, VISIBLE_WIDTH = 8, 120
 # Code that computes an answer the way a solution does: none of it may appear in a visible check.
 SOLUTION_TELLS = [
     ".fit(",  # a reference model fitted in the test
