@@ -26,7 +26,7 @@ REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
 # What a student sees of a test cell: a few short checks of what every right answer has (its type,
 # shape and range, a mean of 0, probabilities that favour the right class, ...), never a reference
 # computation that gives the answer away; the hidden tests do those. At most this many lines, of at
-# most this many characters, which JupyterLab shows whole beside its table of contents on a laptop.
+# most this many characters: at 1280 pixels, JupyterLab shows about 100 beside its left sidebar.
 VISIBLE_LINES, VISIBLE_WIDTH = 8, 100
 
 
