@@ -23,6 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(path.name for path in (REPO / "source").iterdir() if path.is_dir())
 REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
 
+# What a student sees of a test cell: a few short checks of what every right answer has (its type,
+# shape and range, a mean of 0, probabilities that favour the right class, ...), never a reference
+# computation that gives the answer away; the hidden tests do those. At most this many lines, of at
+# most this many characters: at 1280 pixels, JupyterLab shows about 100 beside its left sidebar.
+VISIBLE_LINES, VISIBLE_WIDTH = 8, 100
+
 
 def nbgrader(*args, cwd):
     """Run the real nbgrader command line in `cwd`; return the completed process."""

@@ -6,7 +6,8 @@ headless Debian Chromium opens notebooks in it through Playwright. For each assi
 1. the solved source notebook runs from Run > Run All Cells without an error and draws its figures;
 2. Run All on the blank release stops at its first answer with NotImplementedError (in the answer
    cell, or in the test cell below it when the answer is a function), and a wrong answer makes its
-   test cell fail with a readable `AssertionError: <message>`;
+   test cell fail with a readable `AssertionError: <message>`, raised by the short visible check
+   that the student sees whole in the cell;
 3. nbgrader's Validate button says "Success!" on the solved release and lists every failing test
    cell on the blank one.
 
@@ -46,7 +47,7 @@ from browser_support import (
     severe,
 )
 from catalogue import CATALOGUES
-from conftest import ASSIGNMENTS, REPO, reference_answers, release_notebook
+from conftest import ASSIGNMENTS, REPO, VISIBLE_LINES, reference_answers, release_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -63,9 +64,10 @@ FIGURES = {
     "logistic_regression_from_scratch": ["loss_plot"],
     "logistic_regression_evaluation": ["roc_plot"],
 }
-# A realistic mistake from the catalogue, whose test cell must fail with its message.
+# A realistic mistake from the catalogue that the visible check catches: its test cell must fail
+# with its message in the release, where the hidden tests are not.
 WRONG_VARIANT = {assignment: "sigmoid_sign_error" for assignment in ASSIGNMENTS}
-WRONG_VARIANT["logistic_regression_evaluation"] = "precision_and_recall_swapped"
+WRONG_VARIANT["logistic_regression_evaluation"] = "confusion_matrix_transposed"
 SUCCESS = "Success! Your notebook passes all the tests."  # nbgrader's lab extension, validate dialog
 # The release audited with axe-core in JupyterLab (in test 2, once Run All has stopped).
 AUDITED_IN_LAB = "logistic_regression"
@@ -210,6 +212,11 @@ def assert_only_upstream_accessibility_violations(page, name):
     )
 
 
+def shown_source(cell):
+    """The lines of a code cell's source as its editor shows them."""
+    return [line.replace("\u200b", "").rstrip("\n") for line in cell.locator(".cm-line").all_inner_texts()]
+
+
 # ---- 1. the solved notebook runs ----
 
 
@@ -275,7 +282,15 @@ def test_blank_release_stops_at_the_first_answer_and_a_wrong_answer_fails_readab
     # Raised by the test's own assert with a message, not by an error inside the test code.
     assert "During handling of the above exception" not in errors[0], errors[0]
     expect(notebook.error_outputs(notebook.cell(failing))).to_have_count(1)
+    # What the student sees of the test cell is the release's short check, whole, and the message is its own.
+    cell = notebook.cell(failing)
+    check = shown_source(cell)
+    assert check == solution.cells[failing].source.splitlines() and len(check) <= VISIBLE_LINES, check
+    assert last_line.removeprefix("AssertionError: ") in "\n".join(check), (last_line, check)
+    scroller = cell.locator(".cm-scroller")
+    assert scroller.evaluate("element => element.scrollWidth <= element.clientWidth"), "the check is cut off"
     output.scroll_into_view_if_needed()
+    cell.screenshot(path=str(ARTIFACTS / f"{page.workspace}-wrong.png"))
 
 
 # ---- 3. Validate ----
