@@ -225,6 +225,36 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
+def chromium_session(need_axe=False):
+    """Debian's headless Chromium under Playwright, for a test module's `browser` fixture (yield from it).
+
+    A missing part fails the tests with what to run, rather than skipping them.
+    """
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.fail(missing_chromium_message(), pytrace=False)
+    if need_axe and not AXE.exists():
+        pytest.fail(missing_axe_message(), pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "Playwright for Python is missing: run `make test`, which installs requirements.txt.", pytrace=False
+        )
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def offline_context(browser):
+    """A browser context that reaches nothing but files, as a page opened from disk; close it after use."""
+    context = browser.new_context(viewport=VIEWPORT, offline=True)
+    context.route(re.compile(r"^(?!file:|data:)"), lambda route: route.abort())
+    return context
+
+
 class Notebook:
     """One notebook opened in JupyterLab in a Playwright page, seen as a student sees it."""
 

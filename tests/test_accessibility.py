@@ -12,21 +12,16 @@ docs/accessibility.md lists what axe reports there and whose it is.
 """
 
 import json
-import re
 
 import pytest
 
 from browser_support import (
     ARTIFACTS,
-    AXE,
-    CHROMIUM,
     LOAD,
-    VIEWPORT,
     axe_violations,
+    chromium_session,
     describe_violations,
-    launch_chromium,
-    missing_axe_message,
-    missing_chromium_message,
+    offline_context,
     severe,
 )
 from conftest import ASSIGNMENTS
@@ -34,9 +29,9 @@ from conftest import ASSIGNMENTS
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # reported by the `browser` fixture
-    sync_playwright = None
+    expect = None
 
 STUDENT = "ben"  # the demo's student with typical mistakes (course/samples.py)
 
@@ -50,23 +45,13 @@ def course(demo):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(missing_chromium_message(), pytrace=False)
-    if not AXE.exists():
-        pytest.fail(missing_axe_message(), pytrace=False)
-    if sync_playwright is None:
-        pytest.fail("Playwright for Python is missing: run `make test`.", pytrace=False)
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
+    yield from chromium_session(need_axe=True)
 
 
 @pytest.fixture
 def offline_page(browser):
     """A page that reaches nothing but files, as a student or instructor opens the page from disk."""
-    context = browser.new_context(viewport=VIEWPORT, offline=True)
-    context.route(re.compile(r"^(?!file:|data:)"), lambda route: route.abort())
+    context = offline_context(browser)
     yield context.new_page()
     context.close()
 

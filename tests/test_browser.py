@@ -32,18 +32,16 @@ from course import notebooks
 from browser_support import (
     ARTIFACTS,
     AXE,
-    CHROMIUM,
     LOAD,
     RUN,
     VIEWPORT,
     LabServer,
     Notebook,
     axe_violations,
+    chromium_session,
     describe_violations,
-    launch_chromium,
     make_lab_course,
     missing_axe_message,
-    missing_chromium_message,
     severe,
 )
 from catalogue import CATALOGUES
@@ -52,9 +50,9 @@ from conftest import ASSIGNMENTS, REPO, VISIBLE_LINES, reference_answers, releas
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # reported by the `browser` fixture, so that the other test modules still run
-    sync_playwright = None
+    expect = None
 else:
     expect.set_options(timeout=LOAD)
 
@@ -103,19 +101,7 @@ def lab(lab_course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(missing_chromium_message(), pytrace=False)
-    if sync_playwright is None:
-        pytest.fail(
-            "Playwright for Python is missing: run `make test`, which installs requirements.txt.", pytrace=False
-        )
-    playwright = sync_playwright().start()
-    try:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-    finally:
-        playwright.stop()
+    yield from chromium_session()
 
 
 @pytest.fixture

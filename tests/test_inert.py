@@ -25,22 +25,21 @@ from course.plugins.safehtml import render_markdown, sanitize
 
 from browser_support import (
     ARTIFACTS,
-    CHROMIUM,
     LOAD,
     VIEWPORT,
     LabServer,
-    launch_chromium,
+    chromium_session,
     make_lab_course,
-    missing_chromium_message,
+    offline_context,
 )
 from inert import ASSIGNMENT, FILE_PREFIX, FLAG, STUDENT, WRITTEN_TEXT, act, payload_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # reported by the `browser` fixture
-    sync_playwright = None
+    expect = None
 
 FILE_PAYLOAD = "notes.html"  # handed in beside the notebook, served by Formgrader from her folder
 
@@ -89,21 +88,13 @@ def server(course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(missing_chromium_message(), pytrace=False)
-    if sync_playwright is None:
-        pytest.fail("Playwright for Python is missing: run `make test`.", pytrace=False)
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
+    yield from chromium_session(need_axe=False)
 
 
 @pytest.fixture
 def offline_page(browser):
     """A page that reaches nothing but files; `page.requests` lists every URL it asked for."""
-    context = browser.new_context(viewport=VIEWPORT, offline=True)
-    context.route(re.compile(r"^(?!file:|data:)"), lambda route: route.abort())
+    context = offline_context(browser)
     page = context.new_page()
     page.requests = []
     page.on("request", lambda request: page.requests.append(request.url))
