@@ -4,10 +4,12 @@ import json
 import math
 from time import monotonic
 
+from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from ..timing import current
 from .verify import INJECTED, error_output
 
 
@@ -39,7 +41,30 @@ class RobustExecute(Execute):
         self._failure, self._output_cell = None, None
         self._deadline = monotonic() + self.notebook_timeout if self.notebook_timeout > 0 else None
         self.timeout_func = self._cell_timeout
-        return super().preprocess(nb, resources, km)
+        stages, started = current(), monotonic()
+        before = sum(stages.seconds.get(name, 0.0) for name in ("kernel start", "kernel stop"))
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:  # for `course grade --timings`: what is neither the kernel's start nor its stop
+            after = sum(stages.seconds.get(name, 0.0) for name in ("kernel start", "kernel stop"))
+            stages.add("cell execution", monotonic() - started - (after - before))
+
+    async def async_start_new_kernel(self, **kwargs):
+        with current().stage("kernel start"):
+            return await super().async_start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel_client(self):
+        with current().stage("kernel start"):
+            return await super().async_start_new_kernel_client()
+
+    async def _async_cleanup_kernel(self):
+        with current().stage("kernel stop"):
+            return await super()._async_cleanup_kernel()
+
+    # nbclient's synchronous names wrap its own coroutines: they must wrap these ones
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def _cell_timeout(self, cell):
         """The per-cell timeout, cut to the time left of the notebook's budget (at least 1 s)."""

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from ..studentfiles import remove_tree
+from . import kernel
 from .bwrap import (
-    PACKAGE,
     SandboxError,
     as_nobody,
     bwrap_command,
@@ -45,22 +45,32 @@ class Sandbox:
         self.folder = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
         self.runtime = self.folder / "runtime"  # jupyter_client's connection files; the sandbox never sees it
         self.runtime.mkdir()
-        self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only launchers reach it
+        self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only the grader reaches it
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(str(self.socket_path))
         self.listener.listen(4)
         self._write_kernelspec()
         self.process = self._start_server()
+        kernel.prepare_next(str(self.socket_path), self.kernel_ip())  # the first kernel starts now
 
     def _write_kernelspec(self):
+        """The kernelspec nbgrader's Execute names: SandboxKernelManager finds the server through its env.
+
+        Its argv is never run (the kernel manager asks the server instead): it says so, for anyone who tries.
+        """
         spec = self.folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
+        refusal = (
+            "raise SystemExit('course-sandbox kernels start only through course grade (course/sandbox/kernel.py)')"
+        )
         (spec / "kernel.json").write_text(
             json.dumps(
                 {
-                    "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher")
-                    + ["{connection_file}", str(self.limits.folder_bytes)],
-                    "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
+                    "argv": [python_executable(), "-I", "-c", refusal, "{connection_file}"],
+                    "env": {
+                        kernel.SOCKET_ENV: str(self.socket_path),
+                        kernel.FOLDER_BYTES_ENV: str(self.limits.folder_bytes),
+                    },
                     "display_name": "Python 3 (grading sandbox)",
                     "language": "python",
                     "interrupt_mode": "signal",
@@ -121,15 +131,17 @@ class Sandbox:
     def alive(self):
         return self.process.poll() is None
 
-    def nbgrader_overrides(self):
-        """Config that makes nbgrader's Execute use this sandbox's kernels over IPC.
+    def kernel_ip(self):
+        """Where the grader reaches the kernels' IPC sockets: in the sandbox's own tmpfs, through
+        /proc/PID/root of the kernel server, a view the kernel cannot write to the host through."""
+        return f"/proc/{self.server_pid}/root{IPC}"
 
-        The sockets lie in the sandbox's own tmpfs; the grader reaches them through
-        /proc/PID/root of the kernel server, a view the kernel cannot write to the host through.
-        """
+    def nbgrader_overrides(self):
+        """Config that makes nbgrader's Execute use this sandbox's kernels (course/sandbox/kernel.py) over IPC."""
         return {
             "Execute": {"kernel_name": KERNEL_NAME},
-            "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"},
+            "NotebookClient": {"kernel_manager_class": "course.sandbox.kernel.SandboxKernelManager"},
+            "KernelManager": {"transport": "ipc", "ip": self.kernel_ip()},
         }
 
     def jupyter_environment(self):
@@ -140,6 +152,7 @@ class Sandbox:
         empty_folder(self.runtime)
 
     def close(self):
+        kernel.discard(str(self.socket_path))
         if getattr(self, "process", None):
             self.process.kill()
             self.process.wait()
