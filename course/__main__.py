@@ -69,6 +69,7 @@ def command_grade(api, args):
         jobs=args.jobs,
         sandboxed=not args.no_sandbox,
         scheduler=args.scheduler,
+        timings=args.timings,
         on_done=lambda student, result: progress.step(student if result["success"] else f"{student}: FAILED"),
     )
     failed = sorted(student for student, result in results.items() if not result["success"])
@@ -232,6 +233,11 @@ def parser():
         "--scheduler",
         metavar="tcp://HOST:PORT",
         help="grade on the workers of this Dask distributed scheduler instead of local processes",
+    )
+    commands.choices["grade"].add_argument(
+        "--timings",
+        metavar="FILE",
+        help="write each student's seconds per grading stage to FILE as JSON (benchmarks/autograde.py reads it)",
     )
     commands.choices["grade"].add_argument(
         "--no-sandbox",

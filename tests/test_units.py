@@ -267,3 +267,224 @@ def test_a_killed_worker_costs_only_the_student_who_kills_it(fake_wait, monkeypa
     assert results == {name: {"graded": name, "sandboxed": False} for name in students if name != "killer"}
     assert [pool.max_workers for pool in pools][-1] == 1, "the students in flight are regraded one at a time"
     assert all(pool.peak <= 4 for pool in pools), "at most two per worker in flight"
+
+
+# ---- what a worker is sent: one student's world, and nobody else's (issue 12) ----
+
+ASSIGNMENT = "logistic_regression"
+OTHER, MARKER = "secret_sam", "SAM-ONLY-ANSWER-7f3c"
+
+
+def earlier_grading(api, student, manual, extension_days=0):
+    """Give `student` a graded submission in the course's gradebook, with a manual score on the written answer."""
+    from datetime import timedelta
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        gradebook.update_or_create_student(student, first_name=student.title(), email=f"{student}@example.org")
+        submission = gradebook.update_or_create_submission(ASSIGNMENT, student)
+        submission.extension = timedelta(days=extension_days) if extension_days else None
+        for grade in submission.notebooks[0].grades:
+            grade.auto_score = 0.25 if grade.cell.cell_type == "code" else None
+            grade.manual_score = manual if grade.name == "reflection" else None
+        gradebook.db.commit()
+
+
+@pytest.fixture
+def class_with_history(tmp_path):
+    """A course with two submissions; the other student has been graded (manual score, extension) and
+    wrote MARKER in their notebook; so has ada, with a manual score of her own."""
+    from course import notebooks
+
+    from conftest import make_course, reference_answers, release_notebook
+
+    api = make_course(tmp_path)
+    release = release_notebook(tmp_path, ASSIGNMENT)
+    answers = reference_answers(ASSIGNMENT)
+    for student, extra in (("ada", {}), (OTHER, {"reflection": MARKER})):
+        notebooks.write_submission(notebooks.fill(release, {**answers, **extra}), tmp_path, student, ASSIGNMENT)
+    earlier_grading(api, OTHER, manual=2.5, extension_days=3)
+    earlier_grading(api, "ada", manual=1.5)
+    return api
+
+
+def sent_payloads(api, monkeypatch, students):
+    """The payloads grade_parallel hands its workers, caught by a pool that grades nobody."""
+    sent = []
+
+    def no_workers(jobs, students, payload, sandboxed):
+        for student in students:
+            sent.append(payload(student))
+            yield student, {"failure": "RuntimeError: not graded in this test"}
+
+    monkeypatch.setattr(parallel, "on_local_workers", no_workers)
+    results = parallel.grade_parallel(api, ASSIGNMENT, students, jobs=1)
+    assert set(results) == set(students)
+    return sent
+
+
+def test_a_payload_holds_one_students_world_and_no_other_students_data(class_with_history, monkeypatch):
+    import pickle
+
+    [payload] = sent_payloads(class_with_history, monkeypatch, ["ada"])
+    assert set(payload) == {"assignment", "student", "course", "digest", "submission", "record", "sandbox_limits"}
+    assert payload["student"] == "ada" and list(payload["submission"]) == [f"{ASSIGNMENT}.ipynb"]
+    everything = pickle.dumps(payload)
+    for secret in (OTHER, OTHER.title(), MARKER, "example.org"):
+        assert secret.encode() not in everything, f"{secret} left the coordinator"
+    # the assignment's world: the configuration, the source's data files (no notebook, no package, no
+    # gradebook) and the assignment as release recorded it, which names no student
+    course = payload["course"]
+    assert set(course) == {"assignment", "config", "source", "definition"}
+    assert course["source"] and all(name.startswith(f"source/{ASSIGNMENT}/data/") for name in course["source"])
+    assert "ada" not in repr(course["definition"]) and "submission" not in repr(course["definition"])
+    # ada's own earlier grading travels with her: her manual score counts in the late penalty
+    record = payload["record"]
+    assert record["extension"] is None and record["grades"][ASSIGNMENT]["reflection"][1] == 1.5
+
+
+def test_payloads_stay_the_same_size_as_the_class_grows(class_with_history, monkeypatch):
+    """No snapshot of the gradebook: a payload's size does not depend on how many students it holds."""
+    import pickle
+
+    before = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, ["ada"])[0]))
+    for number in range(8):
+        earlier_grading(class_with_history, f"student{number:02d}", manual=1.0)
+    after = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, ["ada"])[0]))
+    assert after == before
+
+
+def test_the_private_gradebook_is_built_from_the_payload_and_is_always_the_workers_own(
+    class_with_history, monkeypatch, tmp_path_factory
+):
+    """Whatever db_url the course sets (here a file elsewhere), the worker's gradebook is its own file,
+    holding the assignment as release recorded it and, once restored, the one student's earlier grading."""
+    from nbgrader.api import Gradebook
+
+    from course.gradebook import assignment_definition, restore_record
+    from course.worker import PrivateCourse
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "real-gradebook.db"
+    [payload] = sent_payloads(class_with_history, monkeypatch, ["ada"])
+    config = payload["course"]["config"] + f'\nc.CourseDirectory.db_url = "sqlite:///{elsewhere}"\n'.encode()
+    private = PrivateCourse(tmp_path_factory.mktemp("worker") / "course", {**payload["course"], "config": config})
+    try:
+        api = private.api({})
+        assert api.coursedir.db_url == f"sqlite:///{private.folder / 'gradebook.db'}" and not elsewhere.exists()
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert gradebook.students == []
+            assert assignment_definition(gradebook, ASSIGNMENT) == payload["course"]["definition"]
+            restore_record(gradebook, ASSIGNMENT, "ada", payload["record"])
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert [student.id for student in gradebook.students] == ["ada"]
+            grades = {
+                g.name: (g.auto_score, g.manual_score)
+                for g in gradebook.find_submission(ASSIGNMENT, "ada").notebooks[0].grades
+            }
+        assert grades["reflection"] == (None, 1.5) and grades["test_sigmoid"] == (0.25, None)
+        private.reset(api)  # the next student finds the assignment alone again
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert gradebook.students == []
+    finally:
+        private.close()
+    assert not private.folder.exists()
+
+
+def graded_outcome(api, broken=False):
+    """What a worker sends back for one student, as plain data: every cell full marks (or a cell missing)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        notebook = gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        grades = {cell.name: [cell.max_score, False] for cell in notebook.grade_cells}
+        comments = {cell.name: None for cell in notebook.solution_cells}
+    if broken:
+        grades.popitem()
+    return {
+        "files": {f"{ASSIGNMENT}.ipynb": b"{}"},
+        "notebooks": {ASSIGNMENT: {"grades": grades, "comments": comments, "late_submission_penalty": None}},
+        "timestamp": None,
+    }
+
+
+def test_the_writer_records_in_batches_and_a_result_it_cannot_record_costs_one_student(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from course.timing import Stages
+
+    from conftest import make_course
+
+    api = make_course(tmp_path)
+    reported = []
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        writer = parallel.GradebookWriter(api, gradebook, ASSIGNMENT, lambda s, r: reported.append(s), Stages())
+        writer.queue.put(("ada", graded_outcome(api)))  # queued before the thread can take them: one batch
+        for student in ("ben", "cy", "dee"):
+            writer.put(student, graded_outcome(api, broken=student == "cy"))
+        writer.put("eve", OSError("its notebook vanished"))
+        results = writer.close()
+    assert reported == ["ada", "ben", "cy", "dee", "eve"]
+    assert [s for s, r in results.items() if r["success"]] == ["ada", "ben", "dee"]
+    assert results["cy"]["error"].startswith("KeyError") and results["eve"]["error"] == "OSError: its notebook vanished"
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        scored = {s.student.id: s.score for s in gradebook.assignment_submissions(ASSIGNMENT)}
+    assert scored == {"ada": 20.0, "ben": 20.0, "dee": 20.0}, "nothing of cy's is recorded"
+    assert (tmp_path / "autograded" / "dee" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes() == b"{}"
+
+
+# ---- the worker's shortcuts change nothing that nbgrader decides ----
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"grade": True, "grade_id": "a", "locked": True, "points": 1, "schema_version": 3, "solution": False},
+        {"grade": True, "grade_id": "a", "locked": True, "points": "one", "schema_version": 3, "solution": False},
+        {"grade": True, "locked": True, "points": 1, "schema_version": 3, "solution": False},
+        {"grade": "yes", "grade_id": 7, "schema_version": 3},
+    ],
+)
+def test_metadata_is_checked_as_jsonschema_checks_it_however_often(metadata):
+    import jsonschema
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    from course.worker import SchemaCheckedOnce
+
+    schema, fast = MetadataValidatorV3().schema, SchemaCheckedOnce()
+    try:
+        jsonschema.validate(metadata, schema)
+        expected = None
+    except jsonschema.ValidationError as error:
+        expected = (error.message, list(error.path))
+    for _ in range(3):  # the second and third time from what it remembers
+        try:
+            fast.validate(metadata, schema)
+            found = None
+        except jsonschema.ValidationError as error:
+            found = (error.message, list(error.path))
+        assert found == expected
+
+
+def test_a_recheck_is_remembered_by_the_whole_record(monkeypatch, tmp_path):
+    from course.plugins import verify
+
+    calls = []
+    original = verify.replay
+
+    def counted(source, cell_record):
+        calls.append(cell_record)
+        return original(source, cell_record)
+
+    monkeypatch.setattr(verify, "replay", counted)
+    monkeypatch.setattr(verify, "_rechecked", {})
+    monkeypatch.chdir(tmp_path)
+    right = {"grade_id": "t", "values": {"answer": {"kind": "int", "value": 42}}, "calls": {}}
+    wrong = {"grade_id": "t", "values": {"answer": {"kind": "int", "value": 41}}, "calls": {}}
+    test = "assert answer == 42, 'the answer is 42'"
+    assert verify.recheck(test, right) is None and verify.recheck(test, right) is None
+    assert verify.recheck(test, wrong) == ("AssertionError", "the answer is 42")
+    assert verify.recheck(test, wrong) == ("AssertionError", "the answer is 42")
+    assert len(calls) == 2, "each record is replayed once"
+    monkeypatch.chdir(tmp_path.parent)  # another folder: other data files, replayed again
+    assert verify.recheck(test, right) is None and len(calls) == 3

@@ -25,7 +25,10 @@ taken from it, each rebuilt only as the kind course.plugins.record writes, withi
 import ast
 import builtins
 import contextlib
+import functools
+import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool
 
+from ..timing import stage
 from . import record
 
 RECORD_SOURCE = Path(record.__file__).read_text()
@@ -44,6 +48,12 @@ INJECTED = "course_injected"
 
 def free_names(source: str) -> list[str]:
     """Names a cell reads but does not define: the student's variables it uses."""
+    return list(_free_names(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _free_names(source: str) -> tuple[str, ...]:
+    """free_names, once per source: every student's test cells are the same, restored from the gradebook."""
     tree = ast.parse(source)
     loaded, bound = set(), set()
     for node in ast.walk(tree):
@@ -67,7 +77,7 @@ def free_names(source: str) -> list[str]:
             and isinstance(node.args[0], ast.Constant)
         ):
             loaded.add(node.args[0].value)  # globals().get("name")
-    return sorted(loaded - bound - set(dir(builtins)))
+    return tuple(sorted(loaded - bound - set(dir(builtins))))
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -279,7 +289,46 @@ def replay(source: str, cell_record: dict) -> None:
             namespace[name] = decoder.value(values[name], calls.get(name, ()))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        exec(compile(source, "<test cell>", "exec"), namespace)
+        exec(_compiled(source), namespace)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str):
+    return compile(source, "<test cell>", "exec")
+
+
+_rechecked: dict[str, tuple[str, str] | None] = {}  # re-check outcomes by what they depend on, newest last
+MAX_RECHECKED = 4096
+UNCACHED = (MemoryError, RecursionError)  # failures that depend on the moment, not on the record
+
+
+def recheck(source: str, cell_record: dict) -> tuple[str, str] | None:
+    """replay(source, cell_record), remembered: None if the test passes, else (error name, message).
+
+    A re-check depends only on the test's source, the record and the data files of the folder it
+    runs in (the assignment's source folder, which no student can write); students who hand in
+    the same answers have the same records (many right answers, every blank notebook), and their
+    re-check is done once. A record is remembered by its full content, so no student's record can
+    stand in for another's.
+    """
+    try:
+        key = hashlib.sha256(json.dumps([os.getcwd(), source, cell_record], sort_keys=True).encode()).hexdigest()
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in _rechecked:
+        return _rechecked[key]
+    try:
+        replay(source, cell_record)
+        outcome = None
+    except UNCACHED as error:
+        return type(error).__name__, str(error)
+    except Exception as error:  # the test failed when re-checked
+        outcome = type(error).__name__, str(error)
+    if key is not None:
+        if len(_rechecked) >= MAX_RECHECKED:
+            del _rechecked[next(iter(_rechecked))]
+        _rechecked[key] = outcome
+    return outcome
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -304,7 +353,7 @@ class VerifyRecords(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        with contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
+        with stage("verification"), contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
             self.verify_cells(nb.cells)
         nb.cells = [cell for cell in nb.cells if not cell.metadata.get(INJECTED)]
         return nb, resources
@@ -330,13 +379,13 @@ class VerifyRecords(Preprocessor):
                     )
                 )
                 continue
-            try:
-                replay(cell.source, cell_record)
-            except Exception as error:  # the test failed when re-checked: report it like a failure
+            failure = recheck(cell.source, cell_record)
+            if failure is not None:  # the test failed when re-checked: report it like a failure
+                name, message = failure
                 cell.outputs.append(
                     error_output(
-                        type(error).__name__,
-                        f"{error} (this test passed inside the notebook but failed when the grader "
+                        name,
+                        f"{message} (this test passed inside the notebook but failed when the grader "
                         "re-checked the answers outside it)",
                     )
                 )
