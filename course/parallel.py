@@ -17,6 +17,7 @@ alone uses that package.
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import queue
@@ -42,11 +43,13 @@ from .gradebook import assignment_definition, open_gradebook, student_records
 from .sandbox.bwrap import SandboxError, check_available
 from .sandbox.limits import SandboxLimits
 from .sandbox.warm import Sandbox
+from .sandbox.zygote import PRELOAD
 from .studentfiles import read_folder, remove_tree
 from .timing import Stages, recording, stage
 from .worker import Course, PrivateCourse, course_digest
 
 _sandbox = None  # this worker's warm sandbox
+_startup = Stages()  # what the worker did before its first student (start_worker): reported with that student
 _private: dict[str, PrivateCourse] = {}  # this worker's private courses, by digest of their Course
 PRIVATE_COURSES = 4  # kept at once by a worker; the oldest goes first
 Payload = dict[str, Any]  # one student's grading, as plain data sent to a worker
@@ -123,7 +126,7 @@ def private_course(payload: Payload) -> PrivateCourse:
     if digest not in _private:
         while len(_private) >= PRIVATE_COURSES:
             _private.pop(next(iter(_private))).close()
-        with stage("private course (once per worker)"):
+        with stage("private course"):
             private = PrivateCourse(Path(tempfile.mkdtemp(prefix="course-private-")), payload["course"])
         atexit.register(private.close)
         Finalize(private, private.close, exitpriority=10)
@@ -160,9 +163,14 @@ def grade_payload(payload: Payload, sandboxed: bool = True) -> Outcome:
     """
     with _one_at_a_time:
         stages, started, cpu = Stages(), time.perf_counter(), time.process_time()
+        for name, seconds in _startup.seconds.items():  # the worker's start, before its first student: counted in
+            stages.add(name, seconds)
+            started -= seconds
+        _startup.seconds.clear()
         try:
             with recording(stages):
-                sandbox = warm_sandbox(payload.get("sandbox_limits")) if sandboxed else None
+                with stage("sandbox start"):  # at once, unless the sandbox stopped or start_worker could not start it
+                    sandbox = warm_sandbox(payload.get("sandbox_limits")) if sandboxed else None
                 result = grade_in_private_course(payload, sandbox)
             if sandbox and not sandbox.alive():  # the server stops when it cannot wipe: the next student gets a new one
                 result["note"] = DIRTY
@@ -263,7 +271,11 @@ def on_cluster(
 
 
 def on_local_workers(
-    jobs: int, students: Iterable[str], payload: Callable[[str], Payload], sandboxed: bool
+    jobs: int,
+    students: Iterable[str],
+    payload: Callable[[str], Payload],
+    sandboxed: bool,
+    sandbox_limits: dict[str, int] | None = None,
 ) -> Iterator[tuple[str, Outcome | Exception]]:
     """Grade with `jobs` worker processes.
 
@@ -277,7 +289,13 @@ def on_local_workers(
         Path(scratch).chmod(0o711)  # the sandbox's user binds folders from in here
 
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
-            return ProcessPoolExecutor(max_workers=workers, initializer=use_temporary_folder, initargs=(scratch,))
+            executor = ProcessPoolExecutor(
+                max_workers=workers,
+                initializer=start_worker,
+                initargs=(scratch, sandbox_limits if sandboxed else None),
+            )
+            executor.submit(os.getpid)  # forks the workers now: their sandboxes start while the first payloads are made
+            return executor
 
         queue, in_flight = list(students), []
         while queue:
@@ -310,8 +328,28 @@ def on_local_workers(
 
 
 def use_temporary_folder(folder: str) -> None:
-    """Pool initializer: the worker's temporary files go under `folder`."""
+    """The worker's temporary files go under `folder`."""
     tempfile.tempdir = folder
+
+
+RECHECK_LIBRARIES = [name for name in PRELOAD if name.split(".")[0] in ("numpy", "scipy", "sklearn")]
+
+
+def import_recheck_libraries() -> None:
+    """Import what the re-check of test cells runs on (course/plugins/verify.py): numpy and scikit-learn."""
+    for name in RECHECK_LIBRARIES + ["sklearn.pipeline"]:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None) -> None:
+    """Pool initializer: temporary files under `folder`; the re-check's libraries imported in a thread
+    and the sandbox started at once, while the coordinator gets the first students ready."""
+    use_temporary_folder(folder)
+    threading.Thread(target=import_recheck_libraries, name="import-recheck-libraries", daemon=True).start()
+    if sandbox_limits is not None:
+        with contextlib.suppress(Exception), _startup.stage("sandbox start"):  # else the first student tries again
+            warm_sandbox(sandbox_limits)
 
 
 def check_sandbox() -> None:
@@ -360,17 +398,20 @@ class GradebookWriter:
             stages,
         )
         self.results: dict[str, dict] = {}
-        self.first: float | None = None  # when the first student was reported
+        self.reported: list[float] = []  # when each student was reported (time.time()), in order
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="gradebook-writer", daemon=True)
-        self.thread.start()
 
     def put(self, student: str, outcome: Outcome | Exception) -> None:
         self.queue.put((student, outcome))
+        if not self.thread.is_alive():  # started with the first result: the local workers are forked by then
+            self.thread.start()
 
     def close(self) -> dict[str, dict]:
         """Record what is queued, stop; return {student: result dict}."""
         self.queue.put(None)
+        if not self.thread.is_alive() and self.thread.ident is None:
+            self.thread.start()
         self.thread.join()
         return self.results
 
@@ -415,7 +456,7 @@ class GradebookWriter:
             else:
                 result = {"success": True, **({"note": outcome["note"]} if "note" in outcome else {})}
             self.results[student] = result
-            self.first = self.first or time.time()
+            self.reported.append(time.time())
             if self.on_done:
                 try:
                     self.on_done(student, result)
@@ -440,26 +481,26 @@ def grade_parallel(
     `timings`, a file, receives each student's seconds per stage as JSON (benchmarks/autograde.py reads it).
     """
     started, students = time.time(), list(students)
-    coordinator = Stages()
-    with coordinator.stage("pack", cpu=True):
-        course = assignment_world(api, assignment)
-        digest = course_digest(course)
+    coordinator, per_student = Stages(), {}
     limits = SandboxLimits(config=api.config)
     window = ParallelGrading(config=api.config).cluster_window
-    per_student = {}
     with open_gradebook(api) as gradebook:
-        with coordinator.stage("pack", cpu=True):
-            records = student_records(gradebook, assignment, students)
-            gradebook.db.commit()  # ends this thread's read: the writer's thread writes
+        world: dict[str, Any] = {}  # made with the first payload: the local workers start meanwhile
 
         def payload(student):
             with coordinator.stage("pack", cpu=True):
-                return pack(api.coursedir, course, digest, student, records.get(student), limits)
+                if not world:
+                    world["course"] = assignment_world(api, assignment)
+                    world["digest"] = course_digest(world["course"])
+                    world["records"] = student_records(gradebook, assignment, students)
+                    gradebook.db.commit()  # ends this thread's read: the writer's thread writes
+                record = world["records"].get(student)
+                return pack(api.coursedir, world["course"], world["digest"], student, record, limits)
 
         graded = (
             on_cluster(scheduler, students, payload, sandboxed, window)
             if scheduler
-            else on_local_workers(jobs, students, payload, sandboxed)
+            else on_local_workers(jobs, students, payload, sandboxed, limits.as_dict())
         )
         writer = GradebookWriter(api, gradebook, assignment, on_done, coordinator)
         try:
@@ -476,7 +517,7 @@ def grade_parallel(
             json.dumps(
                 {
                     "started": started,
-                    "first_graded": writer.first,
+                    "reported": writer.reported,
                     "finished": time.time(),
                     "coordinator": coordinator.seconds,
                     "students": per_student,

@@ -21,6 +21,10 @@ WORKER_STAGES = (
     "gradebook write (worker)",  # nbgrader's SaveAutoGrades and late penalty, in the private gradebook
     "results",  # the grades and autograded files read back as plain data
 )
+ONCE_PER_WORKER = (
+    "sandbox start",  # the worker's sandbox and its kernel server (again after a wipe that failed)
+    "private course",  # the worker's private course of the assignment (course/worker.py)
+)
 COORDINATOR_STAGES = ("pack", "gradebook write (coordinator)")
 
 

@@ -188,10 +188,14 @@ class FakePool:
         self.max_workers, self.killers, self.broken = max_workers, set(killers), False
         self.running, self.peak, self.submitted = [], 0, []
 
-    def submit(self, function, payload, sandboxed):
+    def submit(self, function, *args):
         if self.broken:
             raise BrokenProcessPool("the pool is broken")
         future = Future()
+        if function is not parallel.grade_payload:  # the pool's warm-up call, which forks the workers
+            future.set_result(None)
+            return future
+        payload, sandboxed = args
         future.task = (payload["student"], sandboxed)
         self.running.append(future)
         self.submitted.append(payload["student"])
@@ -272,7 +276,7 @@ def test_a_killed_worker_costs_only_the_student_who_kills_it(fake_wait, monkeypa
 # ---- what a worker is sent: one student's world, and nobody else's (issue 12) ----
 
 ASSIGNMENT = "logistic_regression"
-OTHER, MARKER = "secret_sam", "SAM-ONLY-ANSWER-7f3c"
+STUDENT, OTHER, MARKER = "ada_lovelace", "secret_sam", "SAM-ONLY-ANSWER-7f3c"
 
 
 def earlier_grading(api, student, manual, extension_days=0):
@@ -294,7 +298,7 @@ def earlier_grading(api, student, manual, extension_days=0):
 @pytest.fixture
 def class_with_history(tmp_path):
     """A course with two submissions; the other student has been graded (manual score, extension) and
-    wrote MARKER in their notebook; so has ada, with a manual score of her own."""
+    wrote MARKER in their notebook; so has STUDENT, with a manual score of her own."""
     from course import notebooks
 
     from conftest import make_course, reference_answers, release_notebook
@@ -302,10 +306,10 @@ def class_with_history(tmp_path):
     api = make_course(tmp_path)
     release = release_notebook(tmp_path, ASSIGNMENT)
     answers = reference_answers(ASSIGNMENT)
-    for student, extra in (("ada", {}), (OTHER, {"reflection": MARKER})):
+    for student, extra in ((STUDENT, {}), (OTHER, {"reflection": MARKER})):
         notebooks.write_submission(notebooks.fill(release, {**answers, **extra}), tmp_path, student, ASSIGNMENT)
     earlier_grading(api, OTHER, manual=2.5, extension_days=3)
-    earlier_grading(api, "ada", manual=1.5)
+    earlier_grading(api, STUDENT, manual=1.5)
     return api
 
 
@@ -313,7 +317,7 @@ def sent_payloads(api, monkeypatch, students):
     """The payloads grade_parallel hands its workers, caught by a pool that grades nobody."""
     sent = []
 
-    def no_workers(jobs, students, payload, sandboxed):
+    def no_workers(jobs, students, payload, sandboxed, sandbox_limits=None):
         for student in students:
             sent.append(payload(student))
             yield student, {"failure": "RuntimeError: not graded in this test"}
@@ -327,9 +331,9 @@ def sent_payloads(api, monkeypatch, students):
 def test_a_payload_holds_one_students_world_and_no_other_students_data(class_with_history, monkeypatch):
     import pickle
 
-    [payload] = sent_payloads(class_with_history, monkeypatch, ["ada"])
+    [payload] = sent_payloads(class_with_history, monkeypatch, [STUDENT])
     assert set(payload) == {"assignment", "student", "course", "digest", "submission", "record", "sandbox_limits"}
-    assert payload["student"] == "ada" and list(payload["submission"]) == [f"{ASSIGNMENT}.ipynb"]
+    assert payload["student"] == STUDENT and list(payload["submission"]) == [f"{ASSIGNMENT}.ipynb"]
     everything = pickle.dumps(payload)
     for secret in (OTHER, OTHER.title(), MARKER, "example.org"):
         assert secret.encode() not in everything, f"{secret} left the coordinator"
@@ -338,8 +342,8 @@ def test_a_payload_holds_one_students_world_and_no_other_students_data(class_wit
     course = payload["course"]
     assert set(course) == {"assignment", "config", "source", "definition"}
     assert course["source"] and all(name.startswith(f"source/{ASSIGNMENT}/data/") for name in course["source"])
-    assert "ada" not in repr(course["definition"]) and "submission" not in repr(course["definition"])
-    # ada's own earlier grading travels with her: her manual score counts in the late penalty
+    assert STUDENT not in repr(course["definition"]) and "submission" not in repr(course["definition"])
+    # the student's own earlier grading travels with them: her manual score counts in the late penalty
     record = payload["record"]
     assert record["extension"] is None and record["grades"][ASSIGNMENT]["reflection"][1] == 1.5
 
@@ -348,10 +352,10 @@ def test_payloads_stay_the_same_size_as_the_class_grows(class_with_history, monk
     """No snapshot of the gradebook: a payload's size does not depend on how many students it holds."""
     import pickle
 
-    before = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, ["ada"])[0]))
+    before = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, [STUDENT])[0]))
     for number in range(8):
         earlier_grading(class_with_history, f"student{number:02d}", manual=1.0)
-    after = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, ["ada"])[0]))
+    after = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, [STUDENT])[0]))
     assert after == before
 
 
@@ -366,7 +370,7 @@ def test_the_private_gradebook_is_built_from_the_payload_and_is_always_the_worke
     from course.worker import PrivateCourse
 
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "real-gradebook.db"
-    [payload] = sent_payloads(class_with_history, monkeypatch, ["ada"])
+    [payload] = sent_payloads(class_with_history, monkeypatch, [STUDENT])
     config = payload["course"]["config"] + f'\nc.CourseDirectory.db_url = "sqlite:///{elsewhere}"\n'.encode()
     private = PrivateCourse(tmp_path_factory.mktemp("worker") / "course", {**payload["course"], "config": config})
     try:
@@ -375,12 +379,12 @@ def test_the_private_gradebook_is_built_from_the_payload_and_is_always_the_worke
         with Gradebook(private.db_url, private.course_id) as gradebook:
             assert gradebook.students == []
             assert assignment_definition(gradebook, ASSIGNMENT) == payload["course"]["definition"]
-            restore_record(gradebook, ASSIGNMENT, "ada", payload["record"])
+            restore_record(gradebook, ASSIGNMENT, STUDENT, payload["record"])
         with Gradebook(private.db_url, private.course_id) as gradebook:
-            assert [student.id for student in gradebook.students] == ["ada"]
+            assert [student.id for student in gradebook.students] == [STUDENT]
             grades = {
                 g.name: (g.auto_score, g.manual_score)
-                for g in gradebook.find_submission(ASSIGNMENT, "ada").notebooks[0].grades
+                for g in gradebook.find_submission(ASSIGNMENT, STUDENT).notebooks[0].grades
             }
         assert grades["reflection"] == (None, 1.5) and grades["test_sigmoid"] == (0.25, None)
         private.reset(api)  # the next student finds the assignment alone again
@@ -419,9 +423,8 @@ def test_the_writer_records_in_batches_and_a_result_it_cannot_record_costs_one_s
     reported = []
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         writer = parallel.GradebookWriter(api, gradebook, ASSIGNMENT, lambda s, r: reported.append(s), Stages())
-        writer.queue.put(("ada", graded_outcome(api)))  # queued before the thread can take them: one batch
-        for student in ("ben", "cy", "dee"):
-            writer.put(student, graded_outcome(api, broken=student == "cy"))
+        for student in ("ada", "ben", "cy", "dee"):  # queued before the thread starts: one batch
+            writer.queue.put((student, graded_outcome(api, broken=student == "cy")))
         writer.put("eve", OSError("its notebook vanished"))
         results = writer.close()
     assert reported == ["ada", "ben", "cy", "dee", "eve"]
@@ -488,3 +491,28 @@ def test_a_recheck_is_remembered_by_the_whole_record(monkeypatch, tmp_path):
     assert len(calls) == 2, "each record is replayed once"
     monkeypatch.chdir(tmp_path.parent)  # another folder: other data files, replayed again
     assert verify.recheck(test, right) is None and len(calls) == 3
+
+
+def test_a_remembered_fit_gives_what_the_fit_gives_and_only_for_the_same_inputs(monkeypatch):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from course.plugins import verify
+
+    monkeypatch.setattr(verify, "_fits", {})
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 2)), (rng.random(60) > 0.5).astype(int)
+    real = LogisticRegression(C=0.5).fit(X, y)
+    with verify.remembered_fits():
+        first = LogisticRegression(C=0.5).fit(X, y)
+        again = LogisticRegression(C=0.5).fit(X, y)
+        other_data = LogisticRegression(C=0.5).fit(X[::-1].copy(), y)
+        other_params = LogisticRegression(C=2.0).fit(X, y)
+        shuffled = LogisticRegression(solver="saga").fit(X, y)  # random without a seed: not remembered
+    assert LogisticRegression.fit is not None and "remembered" not in repr(LogisticRegression.fit)
+    for model in (first, again):
+        assert np.array_equal(model.coef_, real.coef_) and np.array_equal(model.intercept_, real.intercept_)
+        assert model.n_iter_ == real.n_iter_ and list(model.classes_) == [0, 1]
+    assert again.coef_ is not first.coef_, "each gets its own copy"
+    assert not np.array_equal(other_data.coef_, real.coef_) and not np.array_equal(other_params.coef_, real.coef_)
+    assert len(verify._fits) == 3 and verify.fit_key(shuffled, X, y) is None
