@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -94,20 +95,34 @@ def environment():
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
+def children_cpu():
+    return sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
+
+
 def timed(command, cwd):
-    """Seconds `command` ran in `cwd`, and when it started (time.time())."""
-    started, clock = time.time(), time.perf_counter()
+    """Seconds `command` ran in `cwd`, when it started (time.time()), and the CPU seconds it used
+    (with the processes it waited for: stock nbgrader's kernels)."""
+    started, clock, cpu = time.time(), time.perf_counter(), children_cpu()
     run = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"{' '.join(command[:5])} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-    return time.perf_counter() - clock, started
+    return time.perf_counter() - clock, started, children_cpu() - cpu
+
+
+def grading_cpu(timings):
+    """CPU seconds `course grade` used: the coordinator, the workers, their kernels and kernel servers."""
+    per_student = ("worker cpu", "kernel cpu", "sandbox server cpu")
+    return timings["coordinator cpu"] + sum(
+        stages.get(name, 0.0) for stages in timings["students"].values() for name in per_student
+    )
 
 
 def course_grade(root, assignment, jobs, timings, sample_memory=False):
     """`course grade`'s wall time and start, and (with sample_memory) [(time, RSS bytes of its process tree)]."""
     command = [sys.executable, "-m", "course", "grade", assignment, "--jobs", str(jobs), "--timings", str(timings)]
     if not sample_memory:
-        return (*timed(command, root), [])
+        seconds, started, _ = timed(command, root)
+        return seconds, started, []
     import psutil
 
     started, clock = time.time(), time.perf_counter()
@@ -207,11 +222,12 @@ def stage_table(timings, submissions, jobs):
     rows.append(("  worker total", f"{total:7.3f} s", "100.0 %"))
     rows.append(("  worker CPU, grader process", f"{mean('worker cpu'):7.3f} s", ""))
     rows.append(("  kernel CPU (start and cells)", f"{mean('kernel cpu'):7.3f} s", ""))
+    rows.append(("  kernel server CPU (its start, the wipes)", f"{mean('sandbox server cpu'):7.3f} s", ""))
     rows.append(("worker, once (mean of the workers)", "", ""))
     for name in ONCE_PER_WORKER:
         once = sum(stages.get(name, 0.0) for stages in students)
         rows.append((f"  {name}", f"{once / jobs:7.3f} s", ""))
-    rows.append(("coordinator, in all", "", ""))
+    rows.append((f"coordinator, in all (CPU {timings['coordinator cpu']:.2f} s, its start included)", "", ""))
     coordinator = timings["coordinator"]
     for name in COORDINATOR_STAGES:
         rows.append(
@@ -242,8 +258,10 @@ def benchmark(assignment, count, jobs, scratch):
     for name, root in roots.items():
         course_copy(template, root, defaults=name == "defaults")
         write_class(root, assignment, kinds, count)
-    stock, _ = timed([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["stock"])
-    defaults, _ = timed([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["defaults"])
+    stock, _, stock_cpu = timed([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["stock"])
+    defaults, _, defaults_cpu = timed(
+        [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["defaults"]
+    )
     timings_file = base / "timings.json"
     graded, started, _ = course_grade(roots["course"], assignment, jobs, timings_file)
     timings = json.loads(timings_file.read_text())
@@ -254,6 +272,7 @@ def benchmark(assignment, count, jobs, scratch):
     work = sum(stages.get("worker total", 0.0) for stages in students) / count
     first = min(timings["reported"]) - started
     speedups = stock / graded, defaults / graded
+    cpu = grading_cpu(timings)
     print(f"\n{count} varied submissions of {assignment} ({len({k for k, _ in kinds})} kinds), {os.cpu_count()} cores")
     print_rows(
         [
@@ -263,6 +282,12 @@ def benchmark(assignment, count, jobs, scratch):
                 f"course grade --jobs {jobs}, sandboxed:",
                 f"{graded:7.1f} s",
                 f"{graded * jobs / count:.2f} s x {jobs} cores per submission",
+            ),
+            (
+                "CPU per submission:",
+                f"{cpu / count:7.2f} s",
+                f"course grade; stock {stock_cpu / count:.2f} s with the course's config, "
+                f"{defaults_cpu / count:.2f} s with its defaults",
             ),
             ("scores identical to stock, cell by cell:", "    yes" if identical else "     NO", ""),
             ("  (with nbgrader's defaults:", "    yes" if same_as_defaults else "     no", ")"),

@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import queue
+import resource
 import tempfile
 import threading
 import time
@@ -163,10 +164,12 @@ def grade_payload(payload: Payload, sandboxed: bool = True) -> Outcome:
     """
     with _one_at_a_time:
         stages, started, cpu = Stages(), time.perf_counter(), time.process_time()
-        for name, seconds in _startup.seconds.items():  # the worker's start, before its first student: counted in
-            stages.add(name, seconds)
-            started -= seconds
-        _startup.seconds.clear()
+        if _startup.seconds:  # the worker's start, before its first student: counted in, CPU included
+            for name, seconds in _startup.seconds.items():
+                stages.add(name, seconds)
+                started -= seconds
+            _startup.seconds.clear()
+            cpu = 0.0
         try:
             with recording(stages):
                 with stage("sandbox start"):  # at once, unless the sandbox stopped or start_worker could not start it
@@ -520,6 +523,7 @@ def grade_parallel(
                     "reported": writer.reported,
                     "finished": time.time(),
                     "coordinator": coordinator.seconds,
+                    "coordinator cpu": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
                     "students": per_student,
                 },
                 indent=1,

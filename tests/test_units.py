@@ -516,3 +516,68 @@ def test_a_remembered_fit_gives_what_the_fit_gives_and_only_for_the_same_inputs(
     assert again.coef_ is not first.coef_, "each gets its own copy"
     assert not np.array_equal(other_data.coef_, real.coef_) and not np.array_equal(other_params.coef_, real.coef_)
     assert len(verify._fits) == 3 and verify.fit_key(shuffled, X, y) is None
+
+
+# ---- recording what a test read: from IPython's cell events, or by cells around the test ----
+
+
+def graded_test_cell(source, grade_id):
+    cell = new_code_cell(source)
+    cell.metadata.nbgrader = {"grade": True, "grade_id": grade_id, "points": 1, "solution": False, "locked": True}
+    return cell
+
+
+def test_a_test_cell_is_recorded_by_the_events_unless_another_cell_has_its_source():
+    import hashlib
+
+    from course.plugins.verify import INJECTED, InjectRecorders
+
+    unique, copied = "assert answer == 42", "assert other == 1"
+    nb = new_notebook(
+        cells=[
+            new_code_cell("answer = 42"),
+            graded_test_cell(unique, "test_answer"),
+            new_code_cell(copied),  # a student's copy of a visible test, above it
+            graded_test_cell(copied, "test_other"),
+        ]
+    )
+    nb, _ = InjectRecorders().preprocess(nb, {})
+    setup, *cells = nb.cells
+    assert setup.metadata[INJECTED] and "__course_record.install(" in setup.source
+    plan = [(hashlib.sha256(unique.encode()).hexdigest(), ["answer"], "test_answer")]
+    assert f"install({plan!r})" in setup.source and unique not in setup.source, "digests, never test sources"
+    assert [cell.metadata.get(INJECTED, False) for cell in cells] == [False, False, False, True, False, True]
+    assert cells[3].source == "__course_record.begin(globals(), ['other'])"
+    assert cells[5].source == "__course_record.end(globals(), 'test_other')"
+
+
+def record_output(grade_id, answer):
+    from course.plugins.record import MIME
+
+    data = {MIME: {"grade_id": grade_id, "values": {"answer": {"kind": "int", "value": answer}}, "calls": {}}}
+    return new_output("display_data", data=data)
+
+
+def test_the_recheck_takes_the_recorders_record_the_last_in_the_test_cell_and_removes_every_record(tmp_path):
+    from course.plugins.verify import VerifyRecords
+
+    passing = graded_test_cell("assert answer == 42, 'not 42'", "test_answer")
+    # a function the test called showed a forged record first; the recorder's comes after the test's outputs
+    passing.outputs = [
+        record_output("test_answer", 42),
+        new_output("stream", name="stdout", text="hi"),
+        record_output("test_answer", 41),
+    ]
+    failing = graded_test_cell("assert answer == 42, 'not 42'", "test_again")
+    failing.outputs = [
+        new_output("error", ename="AssertionError", evalue="not 42", traceback=[]),
+        record_output("test_again", 41),
+    ]
+    unrecorded = graded_test_cell("assert answer == 42, 'not 42'", "test_lost")
+    verify = VerifyRecords()
+    verify.recheck_folder = lambda assignment: str(tmp_path)
+    nb, _ = verify.preprocess(new_notebook(cells=[passing, failing, unrecorded]), {"nbgrader": {"assignment": "a"}})
+    assert [output.get("name") or output.get("ename") for output in nb.cells[0].outputs] == ["stdout", "AssertionError"]
+    assert "not 42 (this test passed inside the notebook but failed when the grader" in nb.cells[0].outputs[-1].evalue
+    assert [output.ename for output in nb.cells[1].outputs] == ["AssertionError"], "a failed test is not re-checked"
+    assert [output.ename for output in nb.cells[2].outputs] == ["GraderError"]

@@ -10,6 +10,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from ..timing import current
+from .record import MIME
 from .verify import INJECTED, error_output
 
 
@@ -22,9 +23,10 @@ class RobustExecute(Execute):
     the cell that broke the kernel and every code cell after it get an error
     output instead, so their tests score 0 and the cells before keep their scores.
 
-    A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
-    cells that record what a test read, course/plugins/verify.py); the rest is dropped as
-    it arrives, so a submission that prints without end cannot fill the grader's memory.
+    A cell's output is kept up to `max_output_bytes`, and its records of what a test read
+    (course/plugins/verify.py: in a test cell, or in a recording cell of their own) up to
+    `max_record_bytes`; the rest is dropped as it arrives, so a submission that prints
+    without end cannot fill the grader's memory.
 
     A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
     cut to what is left, so the cell running when the time is up is interrupted,
@@ -32,7 +34,9 @@ class RobustExecute(Execute):
     """
 
     max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(config=True)
-    max_record_bytes = Integer(4_000_000, help="Output a recording cell may produce").tag(config=True)
+    max_record_bytes = Integer(
+        4_000_000, help="Bytes of records of what a test read (course/plugins/verify.py) a cell may show"
+    ).tag(config=True)
     notebook_timeout = Integer(
         300, help="Wall-clock seconds a whole notebook may run; cells after that are not run (0: no limit)"
     ).tag(config=True)
@@ -78,11 +82,14 @@ class RobustExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         if cell_index != self._output_cell:
-            self._output_cell, self._output_bytes = cell_index, 0
-        limit = self.max_record_bytes if self.nb.cells[cell_index].metadata.get(INJECTED) else self.max_output_bytes
-        before = self._output_bytes
-        self._output_bytes += len(json.dumps(msg["content"]))
-        if self._output_bytes <= limit:
+            self._output_cell, self._written = cell_index, {False: 0, True: 0}
+        recording = bool(self.nb.cells[cell_index].metadata.get(INJECTED)) or (
+            msg["msg_type"] == "display_data" and MIME in msg["content"].get("data", {})
+        )
+        limit = self.max_record_bytes if recording else self.max_output_bytes
+        before = self._written[recording]
+        self._written[recording] += len(json.dumps(msg["content"]))
+        if self._written[recording] <= limit:
             return super().output(outs, msg, display_id, cell_index)
         if before <= limit:  # the first output over the limit: say so, once
             outs.append(

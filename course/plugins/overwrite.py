@@ -12,7 +12,7 @@ It also reads the notebook's cells from the gradebook once, instead of with
 three queries per cell (CellsAtOnce).
 """
 
-from nbformat.v4 import new_code_cell
+from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 from nbgrader.preprocessors.base import NbGraderPreprocessor
@@ -70,10 +70,14 @@ class OverwriteReleasedCells(OverwriteCells):
         return nb, resources
 
     def released_source(self, source):
-        """`source` as the student received it: without its hidden tests."""
-        cell = new_code_cell(source)
-        ClearHiddenTests(parent=self)._remove_hidden_test_region(cell)
-        return cell.source
+        """`source` as the student received it: without its hidden tests (each source cleared once)."""
+        if getattr(self, "_clear", None) is None:
+            self._clear, self._released = ClearHiddenTests(parent=self), {}
+        if source not in self._released:
+            cell = NotebookNode(cell_type="code", source=source, metadata=NotebookNode())
+            self._clear._remove_hidden_test_region(cell)
+            self._released[source] = cell.source
+        return self._released[source]
 
     def preprocess_cell(self, cell, resources, cell_index):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")

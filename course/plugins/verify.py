@@ -4,14 +4,17 @@ nbgrader runs the tests in the student's own kernel, where the student's code
 may have replaced np.allclose, isinstance or the traceback printer. Two
 preprocessors, wired into autograding by nbgrader_config.py, close that gap:
 
-* InjectRecorders (before Execute) puts cells around every test cell that
-  record, as plain JSON data, the values and function calls the test reads
-  (see course.plugins.record).
+* InjectRecorders (before Execute) has every test cell record, as plain JSON
+  data, the values and function calls the test reads (see course.plugins.record):
+  a first cell installs the recorder, which records each test cell from IPython's
+  cell events, so that the record becomes an output of the test cell itself. A
+  test cell whose source another code cell of the notebook also has is recorded by
+  cells put around it instead.
 * VerifyRecords (after Execute) runs each test cell that passed in the kernel
   a second time in the grader's own process, on the recorded data, with
   pristine numpy and builtins. If that run fails, or the record is missing,
   the cell gets an error output, so nbgrader scores it 0. It then removes
-  the injected cells.
+  the records from the test cells and the injected cells.
 
 The re-check runs in the assignment's source folder, so the data files the tests
 read are the instructor's, which no student code can have rewritten, and a module
@@ -31,7 +34,10 @@ import hashlib
 import json
 import os
 import warnings
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from nbconvert.preprocessors import Preprocessor
@@ -93,28 +99,33 @@ def injected_cell(source: str) -> NotebookNode:
 
 
 class InjectRecorders(Preprocessor):
-    """Surround every test cell with cells that record what it reads."""
+    """Have every test cell record what it reads: from IPython's cell events, or by cells around it."""
 
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
+        sources = Counter(cell.source for cell in nb.cells if cell.cell_type == "code")
+        plan, cells = [], []
+        for cell in nb.cells:
+            if not is_test_cell(cell):
+                cells.append(cell)
+                continue
+            names, grade_id = free_names(cell.source), cell.metadata["nbgrader"]["grade_id"]
+            if sources[cell.source] == 1:  # recognised by its source alone: recorded by the events
+                plan.append((hashlib.sha256(cell.source.encode()).hexdigest(), names, grade_id))
+                cells.append(cell)
+            else:
+                cells.append(injected_cell(f"__course_record.begin(globals(), {names!r})"))
+                cells.append(cell)
+                cells.append(injected_cell(f"__course_record.end(globals(), {grade_id!r})"))
         setup = (
             "import types as _course_types\n"
             "__course_record = _course_types.ModuleType('course_record')\n"
             f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
+            f"__course_record.install({plan!r})\n"
             "del _course_types"
         )
-        cells = [injected_cell(setup)]
-        for cell in nb.cells:
-            if is_test_cell(cell):
-                names = free_names(cell.source)
-                cells.append(injected_cell(f"__course_record.begin(globals(), {names!r})"))
-                cells.append(cell)
-                grade_id = cell.metadata["nbgrader"]["grade_id"]
-                cells.append(injected_cell(f"__course_record.end(globals(), {grade_id!r})"))
-            else:
-                cells.append(cell)
-        nb.cells = cells
+        nb.cells = [injected_cell(setup)] + cells
         return nb, resources
 
 
@@ -298,7 +309,7 @@ MAX_FITS = 1024
 _fits: dict[str, dict] = {}  # fitted attributes of LogisticRegression fits in re-checks, by fit_key, newest last
 
 
-def fit_key(estimator, X, y, sample_weight=None, **options) -> str | None:
+def fit_key(estimator: Any, X: Any, y: Any, sample_weight: Any = None, **options: Any) -> str | None:
     """What a LogisticRegression fit depends on, as a digest; None for a fit not to remember.
 
     The estimator's class and parameters and the full contents of the arrays it is fitted on: a fit
@@ -325,7 +336,7 @@ def fit_key(estimator, X, y, sample_weight=None, **options) -> str | None:
 
 
 @contextlib.contextmanager
-def remembered_fits():
+def remembered_fits() -> Iterator[None]:
     """Within a re-check, scikit-learn's LogisticRegression.fit remembers each fit by fit_key.
 
     Test cells fit reference models on the instructor's data, the same for every student: a worker
@@ -409,12 +420,18 @@ def has_error(cell: NotebookNode) -> bool:
     return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
+def is_record(output: NotebookNode) -> bool:
+    return output.get("output_type") == "display_data" and record.MIME in output.get("data", {})
+
+
+def decoded(output: NotebookNode) -> dict:
+    data = output.data[record.MIME]
+    return json.loads(data) if isinstance(data, str) else data
+
+
 def find_record(cell: NotebookNode) -> dict | None:
-    for output in cell.get("outputs", []):
-        if output.output_type == "display_data" and record.MIME in output.get("data", {}):
-            data = output.data[record.MIME]
-            return json.loads(data) if isinstance(data, str) else data
-    return None
+    """The record an injected recording cell shows (its first)."""
+    return next((decoded(output) for output in cell.get("outputs", []) if is_record(output)), None)
 
 
 class VerifyRecords(Preprocessor):
@@ -435,12 +452,21 @@ class VerifyRecords(Preprocessor):
 
     def verify_cells(self, cells):
         for index, cell in enumerate(cells):
-            if not is_test_cell(cell) or has_error(cell):
+            if not is_test_cell(cell):
+                continue
+            # the recorder's output comes after all the test's own: the last record in the cell
+            own = [output for output in cell.get("outputs", []) if is_record(output)]
+            if own:
+                cell.outputs = [output for output in cell.outputs if not is_record(output)]
+            if has_error(cell):
                 continue
             after = cells[index + 1] if index + 1 < len(cells) else None
-            cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
+            if own:
+                cell_record = decoded(own[-1])
+            else:
+                cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
             grade_id = cell.metadata["nbgrader"]["grade_id"]
-            if cell_record is None or cell_record.get("grade_id") != grade_id:
+            if not isinstance(cell_record, dict) or cell_record.get("grade_id") != grade_id:
                 cell.outputs.append(
                     error_output(
                         "GraderError",

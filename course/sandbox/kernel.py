@@ -73,6 +73,7 @@ class Prepared:
 
 _prepared: dict[str, Prepared] = {}  # by the server's socket path
 _kernels: dict[str, int] = {}  # kernels asked of each server so far: their sockets' numbers
+_server_cpu: dict[str, float] = {}  # the CPU seconds each server reported last (its start and its wipes)
 
 
 def prepare(socket_path: str, ip: str) -> Prepared:
@@ -115,6 +116,7 @@ def discard(socket_path: str) -> None:
     if prepared is not None:
         prepared.conn.close()
     _kernels.pop(socket_path, None)
+    _server_cpu.pop(socket_path, None)
 
 
 class SandboxProvisioner(KernelProvisionerBase):
@@ -169,6 +171,9 @@ class SandboxProvisioner(KernelProvisionerBase):
             if "exit" in message:
                 self.exit_status = message["exit"]
                 current().add("kernel cpu", message.get("cpu") or 0.0)
+                server = message.get("server_cpu") or 0.0
+                current().add("sandbox server cpu", server - _server_cpu.get(self.socket_path, 0.0))
+                _server_cpu[self.socket_path] = server
 
     async def poll(self) -> int | None:
         while self.exit_status is None and self.conn is not None:

@@ -20,6 +20,7 @@ reads anything but the signals the grader forwards: a forked kernel inherits not
 import base64
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import random
@@ -189,6 +190,7 @@ def main():
     keep = {Path(path) for path in settings["mounts"]}  # bound into the wiped folders (say, a venv in /tmp)
     listener = socket.socket(fileno=listen_fd)
     preload()
+    gc.freeze()  # the preloaded modules live as long as the server: a kernel's collections need not walk (copy) them
     not_traceable()
     print("ready", flush=True)
     while True:
@@ -201,7 +203,8 @@ def main():
         kill_leftovers()
         clean = wipe(keep)
         if status is not None:  # only now: the next kernel must not start before the wipe is done
-            answer(conn, {"exit": status, "cpu": cpu})
+            server = resource.getrusage(resource.RUSAGE_SELF)
+            answer(conn, {"exit": status, "cpu": cpu, "server_cpu": server.ru_utime + server.ru_stime})
         conn.close()
         if not clean:
             sys.exit("could not empty the sandbox after a kernel: stopping, so that a fresh one is started")
