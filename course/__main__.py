@@ -5,9 +5,7 @@ import os
 import sys
 import warnings
 
-from sqlalchemy.exc import SAWarning
-
-from .common import CourseError, open_api
+from .errors import CourseError
 
 
 def command_generate(api, args):
@@ -261,13 +259,27 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
-    overrides = {"Exchange": {"root": args.exchange}} if args.exchange else {}
+    early = args.function is command_grade and not args.no_sandbox and not args.scheduler
+    if early:  # its kernel server imports its libraries while this process imports nbgrader's
+        from .parallel import start_early_sandbox
+
+        start_early_sandbox()
     try:
+        from sqlalchemy.exc import SAWarning
+
+        from .common import open_api
+
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
+        overrides = {"Exchange": {"root": args.exchange}} if args.exchange else {}
         return args.function(open_api(args.root, **overrides), args) or 0
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if early:
+            from .parallel import discard_early_sandbox
+
+            discard_early_sandbox()
 
 
 if __name__ == "__main__":

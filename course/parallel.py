@@ -15,10 +15,13 @@ Workers keep one warm sandbox (course/sandbox/) for all the students they grade;
 alone uses that package.
 """
 
+from __future__ import annotations
+
 import atexit
 import contextlib
 import importlib
 import json
+import multiprocessing
 import os
 import queue
 import resource
@@ -30,29 +33,31 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, w
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.util import Finalize
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nbgrader.api import Gradebook
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from nbgrader.utils import find_all_files
 from traitlets import Integer
 from traitlets.config import Configurable
 
-from .common import CourseError
-from .gradebook import assignment_definition, open_gradebook, student_records
+from .errors import CourseError
 from .sandbox.bwrap import SandboxError, check_available
 from .sandbox.limits import SandboxLimits
 from .sandbox.warm import Sandbox
 from .sandbox.zygote import PRELOAD
 from .studentfiles import read_folder, remove_tree
 from .timing import Stages, recording, stage
-from .worker import Course, PrivateCourse, course_digest
+
+if TYPE_CHECKING:  # nbgrader is imported where it is used: `course grade` starts a sandbox before it imports it
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from .worker import PrivateCourse
 
 _sandbox = None  # this worker's warm sandbox
 _startup = Stages()  # what the worker did before its first student (start_worker): reported with that student
 _private: dict[str, PrivateCourse] = {}  # this worker's private courses, by digest of their Course
 PRIVATE_COURSES = 4  # kept at once by a worker; the oldest goes first
+Course = dict[str, Any]  # an assignment's world, as plain data (course/worker.py)
 Payload = dict[str, Any]  # one student's grading, as plain data sent to a worker
 Outcome = dict[str, Any]  # what a worker sends back: results, or {"failure": "Name: message"}
 
@@ -80,6 +85,10 @@ def assignment_world(api: NbGraderAPI, assignment: str) -> Course:
     (every file but the notebooks, by paths from the course root), and the assignment's definition
     from the gradebook: its notebooks and cells as release recorded them, and its due date.
     """
+    from nbgrader.utils import find_all_files
+
+    from .gradebook import assignment_definition, open_gradebook
+
     root = Path(api.coursedir.root)
     source = course_folder(api.coursedir, "source_directory", ".", assignment)
     with open_gradebook(api) as gradebook:
@@ -123,6 +132,8 @@ def pack(
 
 def private_course(payload: Payload) -> PrivateCourse:
     """This worker's private course for the payload's assignment world, built on first use."""
+    from .worker import PrivateCourse
+
     digest = payload["digest"]
     if digest not in _private:
         while len(_private) >= PRIVATE_COURSES:
@@ -135,19 +146,73 @@ def private_course(payload: Payload) -> PrivateCourse:
     return _private[digest]
 
 
-def warm_sandbox(limits: dict[str, int] | None = None) -> Sandbox:
-    """This worker's sandbox, started on first use, and again if its server died or the limits changed."""
+def warm_sandbox(limits: dict[str, int] | None = None, taken: Sandbox | None = None) -> Sandbox:
+    """This worker's sandbox, started on first use (or `taken`, one its coordinator started), and again
+    if its server died or the limits changed."""
     global _sandbox
     limits = SandboxLimits(**(limits or {}))
+    if _sandbox is None and taken is not None:
+        try:
+            taken.wait_ready()
+            _own(taken)
+        except SandboxError:  # a fresh one is started below, and says why if it fails too
+            pass
     if _sandbox is not None and (not _sandbox.alive() or _sandbox.limits.as_dict() != limits.as_dict()):
         _sandbox.close()
         _sandbox = None
     if _sandbox is None:
-        _sandbox = Sandbox(limits)
-        atexit.register(_sandbox.close)
-        Finalize(_sandbox, _sandbox.close, exitpriority=10)  # pool workers leave by os._exit, past atexit
-        os.environ.update(_sandbox.jupyter_environment())
+        _own(Sandbox(limits))
     return _sandbox
+
+
+def _own(sandbox: Sandbox) -> None:
+    """Make `sandbox` this worker's: closed when the worker ends, its kernelspec found by nbgrader."""
+    global _sandbox
+    _sandbox = sandbox
+    atexit.register(sandbox.close)
+    Finalize(sandbox, sandbox.close, exitpriority=10)  # pool workers leave by os._exit, past atexit
+    os.environ.update(sandbox.jupyter_environment())
+
+
+# ---- A sandbox started at once by `course grade`, before the coordinator imports nbgrader ----
+# The coordinator's imports take a second, on one core; the first sandbox's server imports numpy,
+# scikit-learn and IPython on the other meanwhile. The first local worker forked takes it; the
+# others close their copies of its sockets and start their own.
+
+_early: Sandbox | None = None
+_early_unclaimed: Any = None  # a multiprocessing.Value, 1 until a worker takes _early
+
+
+def start_early_sandbox() -> None:
+    """Coordinator: start a sandbox now (with the default limits: a worker whose course sets others
+    starts its own), without waiting for its server. Anything that fails here is left to the workers."""
+    global _early, _early_unclaimed
+    if _early is None:
+        with contextlib.suppress(Exception):
+            _early_unclaimed = multiprocessing.get_context("fork").Value("i", 1)
+            _early = Sandbox(wait=False)
+
+
+def take_early_sandbox() -> Sandbox | None:
+    """Pool initializer: the coordinator's early sandbox, for the first worker that asks; None for the others."""
+    global _early
+    early, _early = _early, None
+    if early is None or _early_unclaimed is None:
+        return None
+    with _early_unclaimed.get_lock():
+        mine, _early_unclaimed.value = _early_unclaimed.value > 0, 0
+    if not mine:
+        early.release()
+        return None
+    return early
+
+
+def discard_early_sandbox() -> None:
+    """Coordinator: stop the early sandbox (its worker is done with it, or gone: so is any kernel it left)."""
+    global _early
+    if _early is not None:
+        _early.close()
+    _early = None
 
 
 DIRTY = (
@@ -298,6 +363,8 @@ def on_local_workers(
                 initargs=(scratch, sandbox_limits if sandboxed else None),
             )
             executor.submit(os.getpid)  # forks the workers now: their sandboxes start while the first payloads are made
+            if _early is not None:  # forked: its worker has it, and the coordinator's copies go
+                _early.release()
             return executor
 
         queue, in_flight = list(students), []
@@ -309,6 +376,7 @@ def on_local_workers(
                         unsent.append(student)
                     elif isinstance(outcome, BrokenProcessPool):
                         in_flight.append(student)
+                        discard_early_sandbox()  # its worker may be the one killed, its kernel still running
                     else:
                         yield student, outcome
             if len(unsent) == len(queue):  # a pool that breaks before taking anyone: no more pools
@@ -327,6 +395,7 @@ def on_local_workers(
                         ),
                     )
     finally:
+        discard_early_sandbox()
         remove_quietly(scratch)
 
 
@@ -350,9 +419,12 @@ def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None) -> N
     and the sandbox started at once, while the coordinator gets the first students ready."""
     use_temporary_folder(folder)
     threading.Thread(target=import_recheck_libraries, name="import-recheck-libraries", daemon=True).start()
+    taken = take_early_sandbox()
     if sandbox_limits is not None:
         with contextlib.suppress(Exception), _startup.stage("sandbox start"):  # else the first student tries again
-            warm_sandbox(sandbox_limits)
+            warm_sandbox(sandbox_limits, taken)
+    elif taken is not None:
+        taken.release()
 
 
 def check_sandbox() -> None:
@@ -483,6 +555,9 @@ def grade_parallel(
     (the results that came before it are recorded).
     `timings`, a file, receives each student's seconds per stage as JSON (benchmarks/autograde.py reads it).
     """
+    from .gradebook import open_gradebook, student_records
+    from .worker import course_digest
+
     started, students = time.time(), list(students)
     coordinator, per_student = Stages(), {}
     limits = SandboxLimits(config=api.config)

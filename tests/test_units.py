@@ -581,3 +581,39 @@ def test_the_recheck_takes_the_recorders_record_the_last_in_the_test_cell_and_re
     assert "not 42 (this test passed inside the notebook but failed when the grader" in nb.cells[0].outputs[-1].evalue
     assert [output.ename for output in nb.cells[1].outputs] == ["AssertionError"], "a failed test is not re-checked"
     assert [output.ename for output in nb.cells[2].outputs] == ["GraderError"]
+
+
+def test_the_coordinators_early_sandbox_goes_to_one_forked_worker_and_is_stopped_at_the_end(monkeypatch):
+    import multiprocessing
+
+    class FakeSandbox:
+        def __init__(self, limits=None, wait=True):
+            self.wait, self.released, self.closed = wait, False, False
+
+        def release(self):
+            self.released = True
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(parallel, "Sandbox", FakeSandbox)
+    monkeypatch.setattr(parallel, "_early", None)
+    parallel.start_early_sandbox()
+    early = parallel._early
+    assert early is not None and early.wait is False, "started without waiting for its server"
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+
+    def worker():
+        taken = parallel.take_early_sandbox()
+        answers.put((taken is not None, early.released))
+
+    processes = [context.Process(target=worker) for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(30)
+    got = sorted(answers.get(timeout=10) for _ in processes)
+    assert got == [(False, True), (False, True), (True, False)], "one takes it; the others close their copies"
+    parallel.discard_early_sandbox()
+    assert early.closed and parallel._early is None

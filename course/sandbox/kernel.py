@@ -39,12 +39,10 @@ from traitlets import DottedObjectName, Type
 
 from ..timing import current
 from .bwrap import SandboxError
-from .protocol import complete_messages, send
+from .protocol import FOLDER_BYTES_ENV, SOCKET_ENV, complete_messages, send
 
 PASSED_ON = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")  # nbgrader tells kernels it is grading (as stock)
 PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-SOCKET_ENV = "COURSE_SANDBOX_SOCKET"  # the kernelspec names the server's socket in its env,
-FOLDER_BYTES_ENV = "COURSE_SANDBOX_FOLDER_BYTES"  # and the most a notebook's folder may send
 
 
 def folder_files(folder: str | os.PathLike, max_bytes: int) -> dict[str, str]:

@@ -9,6 +9,9 @@ The grader (kernel.py) sends {"connection": ...} (the kernel's IPC sockets and k
 
 import json
 
+SOCKET_ENV = "COURSE_SANDBOX_SOCKET"  # the kernelspec names the server's socket in its env,
+FOLDER_BYTES_ENV = "COURSE_SANDBOX_FOLDER_BYTES"  # and the most a notebook's folder may send
+
 
 def send(conn, message):
     """Write `message` as one line."""
