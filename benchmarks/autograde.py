@@ -13,9 +13,12 @@ sandboxed, N workers, warm kernels. Its scores must equal those of the first, ce
 The floor is the bare cost of the notebook's cells: each autograded notebook's code cells (the
 student's answers and the tests, hidden ones included) run one after another in an already-warm
 kernel, its libraries imported. Worker time per submission is the time a worker spends on one
-student, from the payload to the results (the mean of `course grade --timings`); the stage table
-splits it up, and adds what the coordinator spends. The first graded student is timed from the
-moment `course grade` is started.
+student, from the payload to the results (the mean of `course grade --timings`), the workers' own
+start (the sandbox, the private course) left out: that is what the first student's latency
+measures, timed from the moment `course grade` is started. The stage table splits the worker time
+up, the start spread over the class included, and adds what the coordinator spends. CPU per
+submission counts every process: stock nbgrader with the kernels it waited for; course grade's
+coordinator, workers, kernels and kernel servers.
 
 `--class-size N` also grades N synthetic submissions (the varied ones, copied under new names)
 with `course grade` alone, and reports time and memory by quarters of the class: the time per
@@ -269,7 +272,9 @@ def benchmark(assignment, count, jobs, scratch):
     same_as_defaults = cell_scores(roots["defaults"], assignment) == cell_scores(roots["course"], assignment)
     floor_wall, floor_cpu = floor_seconds(roots["course"], assignment)
     students = timings["students"].values()
-    work = sum(stages.get("worker total", 0.0) for stages in students) / count
+    started_up = sum(stages.get(name, 0.0) for stages in students for name in ONCE_PER_WORKER) / count
+    with_start = sum(stages.get("worker total", 0.0) for stages in students) / count
+    work = with_start - started_up  # each student's own: the workers' start is the first student's target
     first = min(timings["reported"]) - started
     speedups = stock / graded, defaults / graded
     cpu = grading_cpu(timings)
@@ -300,7 +305,8 @@ def benchmark(assignment, count, jobs, scratch):
             (
                 "worker time per submission:",
                 f"{work:7.3f} s",
-                f"{work / floor_wall:.2f}x the floor (target <= {FLOOR_TARGET:g}x)",
+                f"{work / floor_wall:.2f}x the floor (target <= {FLOOR_TARGET:g}x); "
+                f"{with_start:.3f} s with the workers' start spread over the class",
             ),
             ("first student graded after:", f"{first:7.2f} s", f"(target <= {FIRST_TARGET:g} s)"),
         ]
