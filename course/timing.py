@@ -26,6 +26,7 @@ ONCE_PER_WORKER = (
     "private course",  # the worker's private course of the assignment (course/worker.py)
 )
 COORDINATOR_STAGES = ("pack", "gradebook write (coordinator)")
+CPU_STAGES = ("worker cpu", "kernel cpu", "sandbox server cpu")  # CPU seconds, not wall-clock time
 
 
 class Stages:

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 from .common import last_line, open_api
 from .gradebook import Record, build_gradebook, restore_record
 from .studentfiles import remove_tree, write_folder
-from .timing import current, stage
+from .timing import CPU_STAGES, current, stage
 
 Course = dict[str, Any]  # the assignment's world as plain data: config, source files, definition
 Outcome = dict[str, Any]  # results as plain data, or {"failure": "Name: message"}
@@ -270,13 +270,13 @@ class PrivateCourse:
     def autograde(self, api: NbGraderAPI, student: str) -> dict[str, Any]:
         """nbgrader's autograder on one student (as NbGraderAPI.autograde runs it), its stages timed."""
         stages, started = current(), time.perf_counter()
-        before = sum(seconds for name, seconds in stages.seconds.items() if name != "kernel cpu")
+        before = sum(seconds for name, seconds in stages.seconds.items() if name not in CPU_STAGES)
         with temp_attrs(api.coursedir, assignment_id=self.assignment, student_id=student):
             app = PrivateAutograde(coursedir=api.coursedir, parent=api)
             app.force, app.create_student = True, True
             result = capture_log(app)
         # the stages timed within (the kernel's CPU is no wall-clock time): the rest is nbgrader's own work
-        inside = sum(seconds for name, seconds in stages.seconds.items() if name != "kernel cpu") - before
+        inside = sum(seconds for name, seconds in stages.seconds.items() if name not in CPU_STAGES) - before
         stages.add("nbgrader setup", time.perf_counter() - started - inside)
         return result
 
