@@ -356,6 +356,8 @@ def on_local_workers(
     try:
         Path(scratch).chmod(0o711)  # the sandbox's user binds folders from in here
 
+        import_recheck_libraries()  # once, while the early sandbox's server imports its own: workers inherit them
+
         def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
             executor = ProcessPoolExecutor(
                 max_workers=workers,
@@ -415,8 +417,9 @@ def import_recheck_libraries() -> None:
 
 
 def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None) -> None:
-    """Pool initializer: temporary files under `folder`; the re-check's libraries imported in a thread
-    and the sandbox started at once, while the coordinator gets the first students ready."""
+    """Pool initializer: temporary files under `folder`; the sandbox started at once (or taken from the
+    coordinator), while the coordinator gets the first students ready; the re-check's libraries, which
+    a local worker inherits, imported in a thread where they are not (a Dask worker's own pool)."""
     use_temporary_folder(folder)
     threading.Thread(target=import_recheck_libraries, name="import-recheck-libraries", daemon=True).start()
     taken = take_early_sandbox()
