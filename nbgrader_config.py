@@ -101,7 +101,7 @@ c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CS
 # c.SubmissionLimits.max_notebook_bytes = 10_000_000
 # An attachment of a submitted cell over this cap is removed with a note (course/plugins/attachments.py).
 # c.StripCarriedIn.max_attachment_bytes = 1_000_000
-# Output past this many bytes per cell is dropped as it arrives (recording cells: the second);
+# Output past this many bytes per cell is dropped as it arrives (records of what a test read: the second);
 # a notebook may run this many seconds in all, then the running cell is interrupted and the
 # cells after it are not run (course/plugins/execute.py).
 # c.RobustExecute.max_output_bytes = 1_000_000

@@ -5,9 +5,7 @@ import os
 import sys
 import warnings
 
-from sqlalchemy.exc import SAWarning
-
-from .common import CourseError, open_api
+from .errors import CourseError
 
 
 def command_generate(api, args):
@@ -69,6 +67,7 @@ def command_grade(api, args):
         jobs=args.jobs,
         sandboxed=not args.no_sandbox,
         scheduler=args.scheduler,
+        timings=args.timings,
         on_done=lambda student, result: progress.step(student if result["success"] else f"{student}: FAILED"),
     )
     failed = sorted(student for student, result in results.items() if not result["success"])
@@ -234,6 +233,11 @@ def parser():
         help="grade on the workers of this Dask distributed scheduler instead of local processes",
     )
     commands.choices["grade"].add_argument(
+        "--timings",
+        metavar="FILE",
+        help="write each student's seconds per grading stage to FILE as JSON (benchmarks/autograde.py reads it)",
+    )
+    commands.choices["grade"].add_argument(
         "--no-sandbox",
         action="store_true",
         help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)",
@@ -255,13 +259,27 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
-    overrides = {"Exchange": {"root": args.exchange}} if args.exchange else {}
+    early = args.function is command_grade and not args.no_sandbox and not args.scheduler
+    if early:  # its kernel server imports its libraries while this process imports nbgrader's
+        from .parallel import start_early_sandbox
+
+        start_early_sandbox()
     try:
+        from sqlalchemy.exc import SAWarning
+
+        from .common import open_api
+
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own session handling; harmless
+        overrides = {"Exchange": {"root": args.exchange}} if args.exchange else {}
         return args.function(open_api(args.root, **overrides), args) or 0
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if early:
+            from .parallel import discard_early_sandbox
+
+            discard_early_sandbox()
 
 
 if __name__ == "__main__":

@@ -11,12 +11,10 @@ from nbgrader.exchange.default.exchange import Exchange
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from .errors import CourseError
+
 CONFIG_FILE = "nbgrader_config.py"
 EXCEPTION_LINE = re.compile(r"^\s+[\w.]*(Error|Exception): ")
-
-
-class CourseError(Exception):
-    """A problem with the instructor's input, reported as one line and exit status 1."""
 
 
 def course_config(root, **overrides):

@@ -10,7 +10,7 @@ from .schedule import apply_due_date
 from .studentfiles import InvalidSubmission
 
 
-def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, scheduler=None):
+def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, scheduler=None, timings=None):
     """Autograde each student's submission; return {student: {"success": bool, "error": str}}.
 
     `jobs` local worker processes, or the Dask cluster at `scheduler`, grade
@@ -18,6 +18,7 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
     False (course/parallel.py, course/sandbox/). `on_done(student, result)` is
     called after each student, for progress reports. A submission over the caps of
     c.SubmissionLimits (course/limits.py) fails here, before it is packed for a worker.
+    `timings` names a file for each student's seconds per grading stage, as JSON.
     """
     students = students_to_grade(api, assignment, students)
     with open_gradebook(api) as gradebook:
@@ -30,7 +31,7 @@ def grade(api, assignment, students=None, on_done=None, jobs=1, sandboxed=True, 
         if on_done:
             on_done(student, result)
     accepted = [student for student in students if student not in refused]
-    return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler)}
+    return {**refused, **grade_parallel(api, assignment, accepted, jobs, on_done, sandboxed, scheduler, timings)}
 
 
 def refusals(api, assignment, students):

@@ -1,10 +1,23 @@
-"""Read the course's gradebook without ever creating one."""
+"""Read the course's gradebook without ever creating one; build a grading worker's private one from plain data."""
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from nbgrader.api import Assignment, Gradebook, MissingEntry
+import sqlalchemy
+from nbgrader.api import (
+    Assignment,
+    Base,
+    Gradebook,
+    GradeCell,
+    MissingEntry,
+    Notebook,
+    SolutionCell,
+    SourceCell,
+    TaskCell,
+)
 from nbgrader.apps import NbGraderAPI
 
 from .common import CourseError
@@ -91,3 +104,117 @@ def cell_scores(gradebook: Gradebook, assignment: str) -> Scores:
                 )
         table[submission.student.id] = exercises
     return table
+
+
+# ---- What a grading worker's private gradebook is built from (course/worker.py) ----
+
+CELL_KINDS = {kind.__name__: kind for kind in (GradeCell, SolutionCell, TaskCell, SourceCell)}
+Definition = dict[str, Any]  # an assignment as release recorded it, as plain data: no student in it
+Record = dict[str, Any]  # one student's earlier grading of one assignment, as plain data
+
+
+def _columns(row: Any) -> dict[str, Any]:
+    """Every column of an ORM row (of each table of its class, for nbgrader's cell subclasses), by attribute."""
+    mapper = sqlalchemy.inspect(type(row))
+    return {
+        mapper.get_property_by_column(column).key: getattr(row, mapper.get_property_by_column(column).key)
+        for table in mapper.tables
+        for column in table.columns
+    }
+
+
+def assignment_definition(gradebook: Gradebook, assignment: str) -> Definition:
+    """The assignment as `generate_assignment` recorded it: its row (due date included), its notebooks
+    and their grade, solution, task and source cells (hidden tests included), every column as stored.
+
+    This is what nbgrader's autograder reads from the gradebook besides the student's own rows; it
+    holds no student's data.
+    """
+    recorded = recorded_assignment(gradebook, assignment)
+    cells = []
+    for notebook in recorded.notebooks:
+        for cell in notebook.grade_cells + notebook.solution_cells + notebook.task_cells:
+            cells.append((type(cell).__name__, _columns(cell)))
+        cells += [("SourceCell", _columns(cell)) for cell in notebook.source_cells]
+    return {
+        "course_id": recorded.course_id,
+        "alembic_version": gradebook.db.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar(),
+        "assignment": _columns(recorded),
+        "notebooks": [_columns(notebook) for notebook in recorded.notebooks],
+        "cells": cells,
+    }
+
+
+def _row(kind: type, columns: dict[str, Any]) -> Any:
+    """An ORM row of `kind` with these columns (nbgrader's constructors take only some of them)."""
+    row = kind.__mapper__.class_manager.new_instance()
+    for name, value in columns.items():
+        setattr(row, name, value)
+    return row
+
+
+def build_gradebook(db_url: str, definition: Definition) -> None:
+    """Create the gradebook at `db_url` holding the assignment of `definition` and nothing else.
+
+    The tables are made here, with the real gradebook's schema version: nbgrader's Gradebook would
+    ask a new `alembic` process for it, seconds on a busy machine.
+    """
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        Base.metadata.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            connection.execute(
+                sqlalchemy.text("INSERT INTO alembic_version (version_num) VALUES (:version)"),
+                {"version": definition["alembic_version"]},
+            )
+    finally:
+        engine.dispose()
+    with Gradebook(db_url, definition["course_id"]) as gradebook:
+        gradebook.db.add(_row(Assignment, definition["assignment"]))
+        gradebook.db.add_all(_row(Notebook, columns) for columns in definition["notebooks"])
+        gradebook.db.add_all(_row(CELL_KINDS[kind], columns) for kind, columns in definition["cells"])
+        gradebook.db.commit()
+
+
+def student_records(gradebook: Gradebook, assignment: str, students: Collection[str]) -> dict[str, Record]:
+    """{student: their earlier grading} for those of `students` with a submission of `assignment` in the gradebook.
+
+    That is what autograding a student again reads of it: the submission's time and extension, and
+    each grade's scores (manual scores and extra credit count in the late penalty, and a manual score
+    makes nbgrader ask for a review).
+    """
+    wanted = set(students)
+    return {
+        submission.student.id: _record(submission)
+        for submission in gradebook.assignment_submissions(assignment)
+        if submission.student.id in wanted
+    }
+
+
+def _record(submission: Any) -> Record:
+    return {
+        "timestamp": submission.timestamp,
+        "extension": submission.extension.total_seconds() if submission.extension is not None else None,
+        "grades": {
+            notebook.name: {
+                grade.name: [grade.auto_score, grade.manual_score, grade.extra_credit, grade.needs_manual_grade]
+                for grade in notebook.grades
+            }
+            for notebook in submission.notebooks
+        },
+    }
+
+
+def restore_record(gradebook: Gradebook, assignment: str, student: str, record: Record) -> None:
+    """Give `student` in a private gradebook the earlier grading `record` (student_record) of the real one."""
+    gradebook.update_or_create_student(student)
+    extension = timedelta(seconds=record["extension"]) if record["extension"] is not None else None
+    submission = gradebook.update_or_create_submission(assignment, student, extension=extension)
+    submission.timestamp = record["timestamp"]  # as stored: update_or_create_submission would parse it
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            values = record["grades"].get(notebook.name, {}).get(grade.name)
+            if values is not None:
+                grade.auto_score, grade.manual_score, grade.extra_credit, grade.needs_manual_grade = values
+    gradebook.db.commit()

@@ -238,7 +238,7 @@ SHADOWS = {
     **{f"{module}.py": shadow(module) for module in SHADOWED_STDLIB},
     "course/__init__.py": shadow("course"),
     "course/sandbox/__init__.py": shadow("course.sandbox"),
-    "course/sandbox/launcher.py": shadow("course.sandbox.launcher"),
+    "course/sandbox/kernel.py": shadow("course.sandbox.kernel"),
     "course/sandbox/zygote.py": shadow("course.sandbox.zygote"),
     "numpy/__init__.py": shadow("numpy"),
     "sklearn/__init__.py": shadow("sklearn"),

@@ -198,9 +198,11 @@ def test_a_worker_failure_comes_back_as_plain_data(monkeypatch):
     def endless(payload, sandbox):
         return endless(payload, sandbox)
 
-    monkeypatch.setattr(parallel, "grade_in_folder", endless)
+    monkeypatch.setattr(parallel, "grade_in_private_course", endless)
     outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"}, sandboxed=False)
-    assert pickle.loads(pickle.dumps(outcome)) == {"failure": "RecursionError: maximum recursion depth exceeded"}
+    assert pickle.loads(pickle.dumps(outcome)) == outcome
+    assert outcome["failure"] == "RecursionError: maximum recursion depth exceeded"
+    assert set(outcome) == {"failure", "timings"}
 
 
 def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
@@ -214,13 +216,16 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
             return False
 
     monkeypatch.setattr(parallel, "warm_sandbox", StoppedSandbox)
-    monkeypatch.setattr(parallel, "grade_in_folder", lambda payload, sandbox: {"notebooks": {}})
+    monkeypatch.setattr(parallel, "grade_in_private_course", lambda payload, sandbox: {"notebooks": {}})
     outcome = parallel.grade_payload({"assignment": ASSIGNMENT, "student": "s"})
-    assert outcome == {"notebooks": {}, "note": parallel.DIRTY}
+    assert {key: value for key, value in outcome.items() if key != "timings"} == {
+        "notebooks": {},
+        "note": parallel.DIRTY,
+    }
 
 
 def runs_a_kernel(worker):
-    """Whether a worker process has a kernel launcher (course.sandbox.launcher) running."""
+    """Whether a worker process has its sandbox (course.sandbox.zygote) running: it has a student in hand."""
     import psutil
 
     try:

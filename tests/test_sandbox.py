@@ -427,7 +427,7 @@ def test_attacks_earn_nothing(boundary, variant):
 
 
 def test_no_submitted_module_runs_as_the_grader(boundary):
-    """The launcher, the kernel server and the grader never import from a student's folder."""
+    """The kernel server and the grader never import from a student's folder."""
     _, root, markers, _, _ = boundary
     assert sorted(os.listdir(markers)) == []
     text = json.dumps(printed_outputs(root, "shadowed_modules"))
@@ -480,8 +480,10 @@ def printed_outputs(root, student):
     return [output for cell in graded.cells for output in cell.get("outputs", [])]
 
 
-def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
-    """nbgrader starts the launcher in the student's folder: `python -m` would import the student's course/."""
+def test_the_kernel_server_imports_nothing_from_its_working_folder(tmp_path):
+    """The server starts with `python -I`, the course package loaded by path: run in a folder full of
+    shadowing modules (as `python -m` there would import the student's course/), it imports none of them.
+    No grading process starts in a student's folder at all: kernels are asked of the server over its socket."""
     from course.sandbox.bwrap import isolated_python
 
     from conftest import REPO
@@ -491,9 +493,9 @@ def test_the_launcher_imports_nothing_from_its_working_folder(tmp_path):
     markers.mkdir()
     plant_files(tmp_path, "", [Variant("student", {}, files=SHADOWS)], {})
     env = dict(os.environ, COURSE_TEST_MARKERS=str(markers), PYTHONPATH=str(REPO))
-    for argv in ([sys.executable, "-m", "course.sandbox.launcher"], isolated_python(REPO, "course.sandbox.launcher")):
+    for argv in ([sys.executable, "-m", "course.sandbox.zygote"], isolated_python(REPO, "course.sandbox.zygote")):
         subprocess.run(
-            argv + ["no-connection-file"],
+            argv + ["no-listening-socket"],
             cwd=tmp_path / "submitted" / "student",
             env=env,
             capture_output=True,

@@ -189,10 +189,14 @@ class FakePool:
         self.max_workers, self.killers, self.broken = max_workers, set(killers), False
         self.running, self.peak, self.submitted = [], 0, []
 
-    def submit(self, function, payload, sandboxed):
+    def submit(self, function, *args):
         if self.broken:
             raise BrokenProcessPool("the pool is broken")
         future = Future()
+        if function is not parallel.grade_payload:  # the pool's warm-up call, which forks the workers
+            future.set_result(None)
+            return future
+        payload, sandboxed = args
         future.task = (payload["student"], sandboxed)
         self.running.append(future)
         self.submitted.append(payload["student"])
@@ -321,3 +325,349 @@ def test_feedback_is_one_run_for_the_class_and_a_student_it_fails_on_is_named(tm
     }
     assert api.calls == [None, "bo"], "the class in one run, then only the student it failed on"
     assert not stale.parent.exists(), "no page of an earlier run may pass for this one"
+
+
+# ---- what a worker is sent: one student's world, and nobody else's (issue 12) ----
+
+ASSIGNMENT = "logistic_regression"
+STUDENT, OTHER, MARKER = "ada_lovelace", "secret_sam", "SAM-ONLY-ANSWER-7f3c"
+
+
+def earlier_grading(api, student, manual, extension_days=0):
+    """Give `student` a graded submission in the course's gradebook, with a manual score on the written answer."""
+    from datetime import timedelta
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        gradebook.update_or_create_student(student, first_name=student.title(), email=f"{student}@example.org")
+        submission = gradebook.update_or_create_submission(ASSIGNMENT, student)
+        submission.extension = timedelta(days=extension_days) if extension_days else None
+        for grade in submission.notebooks[0].grades:
+            grade.auto_score = 0.25 if grade.cell.cell_type == "code" else None
+            grade.manual_score = manual if grade.name == "reflection" else None
+        gradebook.db.commit()
+
+
+@pytest.fixture
+def class_with_history(tmp_path):
+    """A course with two submissions; the other student has been graded (manual score, extension) and
+    wrote MARKER in their notebook; so has STUDENT, with a manual score of her own."""
+    from course import notebooks
+
+    from conftest import make_course, reference_answers, release_notebook
+
+    api = make_course(tmp_path)
+    release = release_notebook(tmp_path, ASSIGNMENT)
+    answers = reference_answers(ASSIGNMENT)
+    for student, extra in ((STUDENT, {}), (OTHER, {"reflection": MARKER})):
+        notebooks.write_submission(notebooks.fill(release, {**answers, **extra}), tmp_path, student, ASSIGNMENT)
+    earlier_grading(api, OTHER, manual=2.5, extension_days=3)
+    earlier_grading(api, STUDENT, manual=1.5)
+    return api
+
+
+def sent_payloads(api, monkeypatch, students):
+    """The payloads grade_parallel hands its workers, caught by a pool that grades nobody."""
+    sent = []
+
+    def no_workers(jobs, students, payload, sandboxed, sandbox_limits=None):
+        for student in students:
+            sent.append(payload(student))
+            yield student, {"failure": "RuntimeError: not graded in this test"}
+
+    monkeypatch.setattr(parallel, "on_local_workers", no_workers)
+    results = parallel.grade_parallel(api, ASSIGNMENT, students, jobs=1)
+    assert set(results) == set(students)
+    return sent
+
+
+def test_a_payload_holds_one_students_world_and_no_other_students_data(class_with_history, monkeypatch):
+    import pickle
+
+    [payload] = sent_payloads(class_with_history, monkeypatch, [STUDENT])
+    assert set(payload) == {"assignment", "student", "course", "digest", "submission", "record", "sandbox_limits"}
+    assert payload["student"] == STUDENT and list(payload["submission"]) == [f"{ASSIGNMENT}.ipynb"]
+    everything = pickle.dumps(payload)
+    for secret in (OTHER, OTHER.title(), MARKER, "example.org"):
+        assert secret.encode() not in everything, f"{secret} left the coordinator"
+    # the assignment's world: the configuration, the source's data files (no notebook, no package, no
+    # gradebook) and the assignment as release recorded it, which names no student
+    course = payload["course"]
+    assert set(course) == {"assignment", "config", "source", "definition"}
+    assert course["source"] and all(name.startswith(f"source/{ASSIGNMENT}/data/") for name in course["source"])
+    assert STUDENT not in repr(course["definition"]) and "submission" not in repr(course["definition"])
+    # the student's own earlier grading travels with them: her manual score counts in the late penalty
+    record = payload["record"]
+    assert record["extension"] is None and record["grades"][ASSIGNMENT]["reflection"][1] == 1.5
+
+
+def test_payloads_stay_the_same_size_as_the_class_grows(class_with_history, monkeypatch):
+    """No snapshot of the gradebook: a payload's size does not depend on how many students it holds."""
+    import pickle
+
+    before = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, [STUDENT])[0]))
+    for number in range(8):
+        earlier_grading(class_with_history, f"student{number:02d}", manual=1.0)
+    after = len(pickle.dumps(sent_payloads(class_with_history, monkeypatch, [STUDENT])[0]))
+    assert after == before
+
+
+def test_the_private_gradebook_is_built_from_the_payload_and_is_always_the_workers_own(
+    class_with_history, monkeypatch, tmp_path_factory
+):
+    """Whatever db_url the course sets (here a file elsewhere), the worker's gradebook is its own file,
+    holding the assignment as release recorded it and, once restored, the one student's earlier grading."""
+    from nbgrader.api import Gradebook
+
+    from course.gradebook import assignment_definition, restore_record
+    from course.worker import PrivateCourse
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "real-gradebook.db"
+    [payload] = sent_payloads(class_with_history, monkeypatch, [STUDENT])
+    config = payload["course"]["config"] + f'\nc.CourseDirectory.db_url = "sqlite:///{elsewhere}"\n'.encode()
+    private = PrivateCourse(tmp_path_factory.mktemp("worker") / "course", {**payload["course"], "config": config})
+    try:
+        api = private.api({})
+        assert api.coursedir.db_url == f"sqlite:///{private.folder / 'gradebook.db'}" and not elsewhere.exists()
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert gradebook.students == []
+            assert assignment_definition(gradebook, ASSIGNMENT) == payload["course"]["definition"]
+            restore_record(gradebook, ASSIGNMENT, STUDENT, payload["record"])
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert [student.id for student in gradebook.students] == [STUDENT]
+            grades = {
+                g.name: (g.auto_score, g.manual_score)
+                for g in gradebook.find_submission(ASSIGNMENT, STUDENT).notebooks[0].grades
+            }
+        assert grades["reflection"] == (None, 1.5) and grades["test_sigmoid"] == (0.25, None)
+        private.reset(api)  # the next student finds the assignment alone again
+        with Gradebook(private.db_url, private.course_id) as gradebook:
+            assert gradebook.students == []
+    finally:
+        private.close()
+    assert not private.folder.exists()
+
+
+def graded_outcome(api, broken=False):
+    """What a worker sends back for one student, as plain data: every cell full marks (or a cell missing)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        notebook = gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT)
+        grades = {cell.name: [cell.max_score, False] for cell in notebook.grade_cells}
+        comments = {cell.name: None for cell in notebook.solution_cells}
+    if broken:
+        grades.popitem()
+    return {
+        "files": {f"{ASSIGNMENT}.ipynb": b"{}"},
+        "notebooks": {ASSIGNMENT: {"grades": grades, "comments": comments, "late_submission_penalty": None}},
+        "timestamp": None,
+    }
+
+
+def test_the_writer_records_in_batches_and_a_result_it_cannot_record_costs_one_student(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from course.timing import Stages
+
+    from conftest import make_course
+
+    api = make_course(tmp_path)
+    reported = []
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        writer = parallel.GradebookWriter(api, gradebook, ASSIGNMENT, lambda s, r: reported.append(s), Stages())
+        for student in ("ada", "ben", "cy", "dee"):  # queued before the thread starts: one batch
+            writer.queue.put((student, graded_outcome(api, broken=student == "cy")))
+        writer.put("eve", OSError("its notebook vanished"))
+        results = writer.close()
+    assert reported == ["ada", "ben", "cy", "dee", "eve"]
+    assert [s for s, r in results.items() if r["success"]] == ["ada", "ben", "dee"]
+    assert results["cy"]["error"].startswith("KeyError") and results["eve"]["error"] == "OSError: its notebook vanished"
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
+        scored = {s.student.id: s.score for s in gradebook.assignment_submissions(ASSIGNMENT)}
+    assert scored == {"ada": 20.0, "ben": 20.0, "dee": 20.0}, "nothing of cy's is recorded"
+    assert (tmp_path / "autograded" / "dee" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes() == b"{}"
+
+
+# ---- the worker's shortcuts change nothing that nbgrader decides ----
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"grade": True, "grade_id": "a", "locked": True, "points": 1, "schema_version": 3, "solution": False},
+        {"grade": True, "grade_id": "a", "locked": True, "points": "one", "schema_version": 3, "solution": False},
+        {"grade": True, "locked": True, "points": 1, "schema_version": 3, "solution": False},
+        {"grade": "yes", "grade_id": 7, "schema_version": 3},
+    ],
+)
+def test_metadata_is_checked_as_jsonschema_checks_it_however_often(metadata):
+    import jsonschema
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    from course.worker import SchemaCheckedOnce
+
+    schema, fast = MetadataValidatorV3().schema, SchemaCheckedOnce()
+    try:
+        jsonschema.validate(metadata, schema)
+        expected = None
+    except jsonschema.ValidationError as error:
+        expected = (error.message, list(error.path))
+    for _ in range(3):  # the second and third time from what it remembers
+        try:
+            fast.validate(metadata, schema)
+            found = None
+        except jsonschema.ValidationError as error:
+            found = (error.message, list(error.path))
+        assert found == expected
+
+
+def test_a_recheck_is_remembered_by_the_whole_record(monkeypatch, tmp_path):
+    from course.plugins import verify
+
+    calls = []
+    original = verify.replay
+
+    def counted(source, cell_record):
+        calls.append(cell_record)
+        return original(source, cell_record)
+
+    monkeypatch.setattr(verify, "replay", counted)
+    monkeypatch.setattr(verify, "_rechecked", {})
+    monkeypatch.chdir(tmp_path)
+    right = {"grade_id": "t", "values": {"answer": {"kind": "int", "value": 42}}, "calls": {}}
+    wrong = {"grade_id": "t", "values": {"answer": {"kind": "int", "value": 41}}, "calls": {}}
+    test = "assert answer == 42, 'the answer is 42'"
+    assert verify.recheck(test, right) is None and verify.recheck(test, right) is None
+    assert verify.recheck(test, wrong) == ("AssertionError", "the answer is 42")
+    assert verify.recheck(test, wrong) == ("AssertionError", "the answer is 42")
+    assert len(calls) == 2, "each record is replayed once"
+    monkeypatch.chdir(tmp_path.parent)  # another folder: other data files, replayed again
+    assert verify.recheck(test, right) is None and len(calls) == 3
+
+
+def test_a_remembered_fit_gives_what_the_fit_gives_and_only_for_the_same_inputs(monkeypatch):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from course.plugins import verify
+
+    monkeypatch.setattr(verify, "_fits", {})
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 2)), (rng.random(60) > 0.5).astype(int)
+    real = LogisticRegression(C=0.5).fit(X, y)
+    with verify.remembered_fits():
+        first = LogisticRegression(C=0.5).fit(X, y)
+        again = LogisticRegression(C=0.5).fit(X, y)
+        other_data = LogisticRegression(C=0.5).fit(X[::-1].copy(), y)
+        other_params = LogisticRegression(C=2.0).fit(X, y)
+        shuffled = LogisticRegression(solver="saga").fit(X, y)  # random without a seed: not remembered
+    assert LogisticRegression.fit is not None and "remembered" not in repr(LogisticRegression.fit)
+    for model in (first, again):
+        assert np.array_equal(model.coef_, real.coef_) and np.array_equal(model.intercept_, real.intercept_)
+        assert model.n_iter_ == real.n_iter_ and list(model.classes_) == [0, 1]
+    assert again.coef_ is not first.coef_, "each gets its own copy"
+    assert not np.array_equal(other_data.coef_, real.coef_) and not np.array_equal(other_params.coef_, real.coef_)
+    assert len(verify._fits) == 3 and verify.fit_key(shuffled, X, y) is None
+
+
+# ---- recording what a test read: from IPython's cell events, or by cells around the test ----
+
+
+def graded_test_cell(source, grade_id):
+    cell = new_code_cell(source)
+    cell.metadata.nbgrader = {"grade": True, "grade_id": grade_id, "points": 1, "solution": False, "locked": True}
+    return cell
+
+
+def test_a_test_cell_is_recorded_by_the_events_unless_another_cell_has_its_source():
+    import hashlib
+
+    from course.plugins.verify import INJECTED, InjectRecorders
+
+    unique, copied = "assert answer == 42", "assert other == 1"
+    nb = new_notebook(
+        cells=[
+            new_code_cell("answer = 42"),
+            graded_test_cell(unique, "test_answer"),
+            new_code_cell(copied),  # a student's copy of a visible test, above it
+            graded_test_cell(copied, "test_other"),
+        ]
+    )
+    nb, _ = InjectRecorders().preprocess(nb, {})
+    setup, *cells = nb.cells
+    assert setup.metadata[INJECTED] and "__course_record.install(" in setup.source
+    plan = [(hashlib.sha256(unique.encode()).hexdigest(), ["answer"], "test_answer")]
+    assert f"install({plan!r})" in setup.source and unique not in setup.source, "digests, never test sources"
+    assert [cell.metadata.get(INJECTED, False) for cell in cells] == [False, False, False, True, False, True]
+    assert cells[3].source == "__course_record.begin(globals(), ['other'])"
+    assert cells[5].source == "__course_record.end(globals(), 'test_other')"
+
+
+def record_output(grade_id, answer):
+    from course.plugins.record import MIME
+
+    data = {MIME: {"grade_id": grade_id, "values": {"answer": {"kind": "int", "value": answer}}, "calls": {}}}
+    return new_output("display_data", data=data)
+
+
+def test_the_recheck_takes_the_recorders_record_the_last_in_the_test_cell_and_removes_every_record(tmp_path):
+    from course.plugins.verify import VerifyRecords
+
+    passing = graded_test_cell("assert answer == 42, 'not 42'", "test_answer")
+    # a function the test called showed a forged record first; the recorder's comes after the test's outputs
+    passing.outputs = [
+        record_output("test_answer", 42),
+        new_output("stream", name="stdout", text="hi"),
+        record_output("test_answer", 41),
+    ]
+    failing = graded_test_cell("assert answer == 42, 'not 42'", "test_again")
+    failing.outputs = [
+        new_output("error", ename="AssertionError", evalue="not 42", traceback=[]),
+        record_output("test_again", 41),
+    ]
+    unrecorded = graded_test_cell("assert answer == 42, 'not 42'", "test_lost")
+    verify = VerifyRecords()
+    verify.recheck_folder = lambda assignment: str(tmp_path)
+    nb, _ = verify.preprocess(new_notebook(cells=[passing, failing, unrecorded]), {"nbgrader": {"assignment": "a"}})
+    assert [output.get("name") or output.get("ename") for output in nb.cells[0].outputs] == ["stdout", "AssertionError"]
+    assert "not 42 (this test passed inside the notebook but failed when the grader" in nb.cells[0].outputs[-1].evalue
+    assert [output.ename for output in nb.cells[1].outputs] == ["AssertionError"], "a failed test is not re-checked"
+    assert [output.ename for output in nb.cells[2].outputs] == ["GraderError"]
+
+
+def test_the_coordinators_early_sandbox_goes_to_one_forked_worker_and_is_stopped_at_the_end(monkeypatch):
+    import multiprocessing
+
+    class FakeSandbox:
+        def __init__(self, limits=None, wait=True):
+            self.wait, self.released, self.closed = wait, False, False
+
+        def release(self):
+            self.released = True
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(parallel, "Sandbox", FakeSandbox)
+    monkeypatch.setattr(parallel, "_early", None)
+    parallel.start_early_sandbox()
+    early = parallel._early
+    assert early is not None and early.wait is False, "started without waiting for its server"
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+
+    def worker():
+        taken = parallel.take_early_sandbox()
+        answers.put((taken is not None, early.released))
+
+    processes = [context.Process(target=worker) for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(30)
+    got = sorted(answers.get(timeout=10) for _ in processes)
+    assert got == [(False, True), (False, True), (True, False)], "one takes it; the others close their copies"
+    parallel.discard_early_sandbox()
+    assert early.closed and parallel._early is None

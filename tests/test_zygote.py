@@ -2,9 +2,14 @@
 
 import functools
 import os
+import subprocess
 import sys
 
+import pytest
+
 from course.sandbox import scratch as sandbox_scratch
+
+from conftest import REPO
 
 
 def deep_tree(folder, depth):
@@ -43,3 +48,25 @@ def test_a_tree_too_large_to_wipe_is_reported_not_raised(tmp_path, monkeypatch):
         (tmp_path / "scratch" / "many" / str(number)).mkdir(parents=True)
     monkeypatch.setattr(sandbox_scratch, "remove_tree", functools.partial(sandbox_scratch.remove_tree, max_entries=10))
     assert sandbox_scratch.empty_folder(tmp_path / "scratch") is False
+
+
+def test_system_v_ipc_objects_are_removed_without_starting_a_process():
+    """As `ipcrm --all` did, in an IPC namespace of its own (the sandbox has one): no object is left."""
+    script = (
+        "ipcmk --shmem 4096 >/dev/null && ipcmk --semaphore 2 >/dev/null && ipcmk --queue >/dev/null && "
+        f"{sys.executable} -c 'from course.sandbox.scratch import remove_ipc_objects; print(remove_ipc_objects())' && "
+        "ipcs"
+    )
+    map_root = [] if os.geteuid() == 0 else ["--map-root-user"]
+    run = subprocess.run(
+        ["unshare", "--ipc", *map_root, "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=60,
+    )
+    if run.returncode != 0 and "unshare" in run.stderr:
+        pytest.skip(f"no IPC namespace here: {run.stderr.strip()}")
+    assert run.returncode == 0, run.stderr
+    left, *listing = run.stdout.splitlines()
+    assert left == "0" and "0x" not in "\n".join(listing), run.stdout

@@ -4,10 +4,13 @@ import json
 import math
 from time import monotonic
 
+from jupyter_core.utils import run_sync
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from ..timing import current
+from .record import MIME
 from .verify import INJECTED, error_output
 
 
@@ -20,9 +23,10 @@ class RobustExecute(Execute):
     the cell that broke the kernel and every code cell after it get an error
     output instead, so their tests score 0 and the cells before keep their scores.
 
-    A cell's output is kept up to `max_output_bytes` (`max_record_bytes` for the
-    cells that record what a test read, course/plugins/verify.py); the rest is dropped as
-    it arrives, so a submission that prints without end cannot fill the grader's memory.
+    A cell's output is kept up to `max_output_bytes`, and its records of what a test read
+    (course/plugins/verify.py: in a test cell, or in a recording cell of their own) up to
+    `max_record_bytes`; the rest is dropped as it arrives, so a submission that prints
+    without end cannot fill the grader's memory.
 
     A notebook may run `notebook_timeout` seconds in all: each cell's timeout is
     cut to what is left, so the cell running when the time is up is interrupted,
@@ -30,7 +34,9 @@ class RobustExecute(Execute):
     """
 
     max_output_bytes = Integer(1_000_000, help="Output a cell may produce before the rest is dropped").tag(config=True)
-    max_record_bytes = Integer(4_000_000, help="Output a recording cell may produce").tag(config=True)
+    max_record_bytes = Integer(
+        4_000_000, help="Bytes of records of what a test read (course/plugins/verify.py) a cell may show"
+    ).tag(config=True)
     notebook_timeout = Integer(
         300, help="Wall-clock seconds a whole notebook may run; cells after that are not run (0: no limit)"
     ).tag(config=True)
@@ -39,7 +45,30 @@ class RobustExecute(Execute):
         self._failure, self._output_cell = None, None
         self._deadline = monotonic() + self.notebook_timeout if self.notebook_timeout > 0 else None
         self.timeout_func = self._cell_timeout
-        return super().preprocess(nb, resources, km)
+        stages, started = current(), monotonic()
+        before = sum(stages.seconds.get(name, 0.0) for name in ("kernel start", "kernel stop"))
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:  # for `course grade --timings`: what is neither the kernel's start nor its stop
+            after = sum(stages.seconds.get(name, 0.0) for name in ("kernel start", "kernel stop"))
+            stages.add("cell execution", monotonic() - started - (after - before))
+
+    async def async_start_new_kernel(self, **kwargs):
+        with current().stage("kernel start"):
+            return await super().async_start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel_client(self):
+        with current().stage("kernel start"):
+            return await super().async_start_new_kernel_client()
+
+    async def _async_cleanup_kernel(self):
+        with current().stage("kernel stop"):
+            return await super()._async_cleanup_kernel()
+
+    # nbclient's synchronous names wrap its own coroutines: they must wrap these ones
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def _cell_timeout(self, cell):
         """The per-cell timeout, cut to the time left of the notebook's budget (at least 1 s)."""
@@ -53,11 +82,14 @@ class RobustExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         if cell_index != self._output_cell:
-            self._output_cell, self._output_bytes = cell_index, 0
-        limit = self.max_record_bytes if self.nb.cells[cell_index].metadata.get(INJECTED) else self.max_output_bytes
-        before = self._output_bytes
-        self._output_bytes += len(json.dumps(msg["content"]))
-        if self._output_bytes <= limit:
+            self._output_cell, self._written = cell_index, {False: 0, True: 0}
+        recording = bool(self.nb.cells[cell_index].metadata.get(INJECTED)) or (
+            msg["msg_type"] == "display_data" and MIME in msg["content"].get("data", {})
+        )
+        limit = self.max_record_bytes if recording else self.max_output_bytes
+        before = self._written[recording]
+        self._written[recording] += len(json.dumps(msg["content"]))
+        if self._written[recording] <= limit:
             return super().output(outs, msg, display_id, cell_index)
         if before <= limit:  # the first output over the limit: say so, once
             outs.append(

@@ -4,14 +4,17 @@ nbgrader runs the tests in the student's own kernel, where the student's code
 may have replaced np.allclose, isinstance or the traceback printer. Two
 preprocessors, wired into autograding by nbgrader_config.py, close that gap:
 
-* InjectRecorders (before Execute) puts cells around every test cell that
-  record, as plain JSON data, the values and function calls the test reads
-  (see course.plugins.record).
+* InjectRecorders (before Execute) has every test cell record, as plain JSON
+  data, the values and function calls the test reads (see course.plugins.record):
+  a first cell installs the recorder, which records each test cell from IPython's
+  cell events, so that the record becomes an output of the test cell itself. A
+  test cell whose source another code cell of the notebook also has is recorded by
+  cells put around it instead.
 * VerifyRecords (after Execute) runs each test cell that passed in the kernel
   a second time in the grader's own process, on the recorded data, with
   pristine numpy and builtins. If that run fails, or the record is missing,
   the cell gets an error output, so nbgrader scores it 0. It then removes
-  the injected cells.
+  the records from the test cells and the injected cells.
 
 The re-check runs in the assignment's source folder, so the data files the tests
 read are the instructor's, which no student code can have rewritten, and a module
@@ -25,9 +28,16 @@ taken from it, each rebuilt only as the kind course.plugins.record writes, withi
 import ast
 import builtins
 import contextlib
+import copy
+import functools
+import hashlib
 import json
+import os
 import warnings
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from nbconvert.preprocessors import Preprocessor
@@ -36,6 +46,7 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader.coursedir import CourseDirectory
 from traitlets import Bool
 
+from ..timing import stage
 from . import record
 
 RECORD_SOURCE = Path(record.__file__).read_text()
@@ -44,6 +55,12 @@ INJECTED = "course_injected"
 
 def free_names(source: str) -> list[str]:
     """Names a cell reads but does not define: the student's variables it uses."""
+    return list(_free_names(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _free_names(source: str) -> tuple[str, ...]:
+    """free_names, once per source: every student's test cells are the same, restored from the gradebook."""
     tree = ast.parse(source)
     loaded, bound = set(), set()
     for node in ast.walk(tree):
@@ -67,7 +84,7 @@ def free_names(source: str) -> list[str]:
             and isinstance(node.args[0], ast.Constant)
         ):
             loaded.add(node.args[0].value)  # globals().get("name")
-    return sorted(loaded - bound - set(dir(builtins)))
+    return tuple(sorted(loaded - bound - set(dir(builtins))))
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -82,28 +99,33 @@ def injected_cell(source: str) -> NotebookNode:
 
 
 class InjectRecorders(Preprocessor):
-    """Surround every test cell with cells that record what it reads."""
+    """Have every test cell record what it reads: from IPython's cell events, or by cells around it."""
 
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
+        sources = Counter(cell.source for cell in nb.cells if cell.cell_type == "code")
+        plan, cells = [], []
+        for cell in nb.cells:
+            if not is_test_cell(cell):
+                cells.append(cell)
+                continue
+            names, grade_id = free_names(cell.source), cell.metadata["nbgrader"]["grade_id"]
+            if sources[cell.source] == 1:  # recognised by its source alone: recorded by the events
+                plan.append((hashlib.sha256(cell.source.encode()).hexdigest(), names, grade_id))
+                cells.append(cell)
+            else:
+                cells.append(injected_cell(f"__course_record.begin(globals(), {names!r})"))
+                cells.append(cell)
+                cells.append(injected_cell(f"__course_record.end(globals(), {grade_id!r})"))
         setup = (
             "import types as _course_types\n"
             "__course_record = _course_types.ModuleType('course_record')\n"
             f"exec({RECORD_SOURCE!r}, __course_record.__dict__)\n"
+            f"__course_record.install({plan!r})\n"
             "del _course_types"
         )
-        cells = [injected_cell(setup)]
-        for cell in nb.cells:
-            if is_test_cell(cell):
-                names = free_names(cell.source)
-                cells.append(injected_cell(f"__course_record.begin(globals(), {names!r})"))
-                cells.append(cell)
-                grade_id = cell.metadata["nbgrader"]["grade_id"]
-                cells.append(injected_cell(f"__course_record.end(globals(), {grade_id!r})"))
-            else:
-                cells.append(cell)
-        nb.cells = cells
+        nb.cells = [injected_cell(setup)] + cells
         return nb, resources
 
 
@@ -277,9 +299,117 @@ def replay(source: str, cell_record: dict) -> None:
             namespace[name] = TRUSTED[name]
         elif name in values and not name.startswith("__"):
             namespace[name] = decoder.value(values[name], calls.get(name, ()))
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with warnings.catch_warnings(), np.errstate(all="ignore"), remembered_fits():
         warnings.simplefilter("ignore")
-        exec(compile(source, "<test cell>", "exec"), namespace)
+        exec(_compiled(source), namespace)
+
+
+DETERMINISTIC_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky")
+MAX_FITS = 1024
+_fits: dict[str, dict] = {}  # fitted attributes of LogisticRegression fits in re-checks, by fit_key, newest last
+
+
+def fit_key(estimator: Any, X: Any, y: Any, sample_weight: Any = None, **options: Any) -> str | None:
+    """What a LogisticRegression fit depends on, as a digest; None for a fit not to remember.
+
+    The estimator's class and parameters and the full contents of the arrays it is fitted on: a fit
+    with a random element (solvers that shuffle without a fixed seed), a warm start or anything but
+    plain numeric arrays is not remembered.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    params = estimator.get_params(deep=False)
+    if type(estimator) is not LogisticRegression or options or params.get("warm_start"):
+        return None
+    if params.get("solver") not in DETERMINISTIC_SOLVERS and type(params.get("random_state")) is not int:
+        return None
+    digest = hashlib.sha256(repr(sorted(params.items())).encode())
+    for array in (X, y, sample_weight):
+        if array is None:
+            digest.update(b"none")
+            continue
+        if type(array) is not np.ndarray or array.dtype.kind not in "biuf":
+            return None
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def remembered_fits() -> Iterator[None]:
+    """Within a re-check, scikit-learn's LogisticRegression.fit remembers each fit by fit_key.
+
+    Test cells fit reference models on the instructor's data, the same for every student: a worker
+    fits each once. A remembered fit gives the estimator the fitted attributes (copies) the real fit
+    gave it; warnings, which the re-check ignores, are not repeated. Student values a test fits on are
+    remembered by their full contents too, so one record never stands in for another.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    real_fit = LogisticRegression.fit
+
+    def fit(self, X, y, sample_weight=None, **options):
+        key = fit_key(self, X, y, sample_weight, **options)
+        if key is not None and key in _fits:
+            for name, value in _fits[key].items():
+                setattr(self, name, copy.deepcopy(value))
+            return self
+        before = set(vars(self))
+        result = real_fit(self, X, y, sample_weight, **options)
+        if key is not None and result is self:
+            if len(_fits) >= MAX_FITS:
+                del _fits[next(iter(_fits))]
+            _fits[key] = {
+                name: copy.deepcopy(value)
+                for name, value in vars(self).items()
+                if name not in before or name.endswith("_")
+            }
+        return result
+
+    LogisticRegression.fit = fit
+    try:
+        yield
+    finally:
+        LogisticRegression.fit = real_fit
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str):
+    return compile(source, "<test cell>", "exec")
+
+
+_rechecked: dict[str, tuple[str, str] | None] = {}  # re-check outcomes by what they depend on, newest last
+MAX_RECHECKED = 4096
+UNCACHED = (MemoryError, RecursionError)  # failures that depend on the moment, not on the record
+
+
+def recheck(source: str, cell_record: dict) -> tuple[str, str] | None:
+    """replay(source, cell_record), remembered: None if the test passes, else (error name, message).
+
+    A re-check depends only on the test's source, the record and the data files of the folder it
+    runs in (the assignment's source folder, which no student can write); students who hand in
+    the same answers have the same records (many right answers, every blank notebook), and their
+    re-check is done once. A record is remembered by its full content, so no student's record can
+    stand in for another's.
+    """
+    try:
+        key = hashlib.sha256(json.dumps([os.getcwd(), source, cell_record], sort_keys=True).encode()).hexdigest()
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and key in _rechecked:
+        return _rechecked[key]
+    try:
+        replay(source, cell_record)
+        outcome = None
+    except UNCACHED as error:
+        return type(error).__name__, str(error)
+    except Exception as error:  # the test failed when re-checked
+        outcome = type(error).__name__, str(error)
+    if key is not None:
+        if len(_rechecked) >= MAX_RECHECKED:
+            del _rechecked[next(iter(_rechecked))]
+        _rechecked[key] = outcome
+    return outcome
 
 
 def error_output(name: str, message: str) -> NotebookNode:
@@ -290,12 +420,18 @@ def has_error(cell: NotebookNode) -> bool:
     return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
+def is_record(output: NotebookNode) -> bool:
+    return output.get("output_type") == "display_data" and record.MIME in output.get("data", {})
+
+
+def decoded(output: NotebookNode) -> dict:
+    data = output.data[record.MIME]
+    return json.loads(data) if isinstance(data, str) else data
+
+
 def find_record(cell: NotebookNode) -> dict | None:
-    for output in cell.get("outputs", []):
-        if output.output_type == "display_data" and record.MIME in output.get("data", {}):
-            data = output.data[record.MIME]
-            return json.loads(data) if isinstance(data, str) else data
-    return None
+    """The record an injected recording cell shows (its first)."""
+    return next((decoded(output) for output in cell.get("outputs", []) if is_record(output)), None)
 
 
 class VerifyRecords(Preprocessor):
@@ -304,7 +440,7 @@ class VerifyRecords(Preprocessor):
     enabled = Bool(True)
 
     def preprocess(self, nb, resources):
-        with contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
+        with stage("verification"), contextlib.chdir(self.recheck_folder(resources["nbgrader"]["assignment"])):
             self.verify_cells(nb.cells)
         nb.cells = [cell for cell in nb.cells if not cell.metadata.get(INJECTED)]
         return nb, resources
@@ -316,12 +452,21 @@ class VerifyRecords(Preprocessor):
 
     def verify_cells(self, cells):
         for index, cell in enumerate(cells):
-            if not is_test_cell(cell) or has_error(cell):
+            if not is_test_cell(cell):
+                continue
+            # the recorder's output comes after all the test's own: the last record in the cell
+            own = [output for output in cell.get("outputs", []) if is_record(output)]
+            if own:
+                cell.outputs = [output for output in cell.outputs if not is_record(output)]
+            if has_error(cell):
                 continue
             after = cells[index + 1] if index + 1 < len(cells) else None
-            cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
+            if own:
+                cell_record = decoded(own[-1])
+            else:
+                cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
             grade_id = cell.metadata["nbgrader"]["grade_id"]
-            if cell_record is None or cell_record.get("grade_id") != grade_id:
+            if not isinstance(cell_record, dict) or cell_record.get("grade_id") != grade_id:
                 cell.outputs.append(
                     error_output(
                         "GraderError",
@@ -330,13 +475,13 @@ class VerifyRecords(Preprocessor):
                     )
                 )
                 continue
-            try:
-                replay(cell.source, cell_record)
-            except Exception as error:  # the test failed when re-checked: report it like a failure
+            failure = recheck(cell.source, cell_record)
+            if failure is not None:  # the test failed when re-checked: report it like a failure
+                name, message = failure
                 cell.outputs.append(
                     error_output(
-                        type(error).__name__,
-                        f"{error} (this test passed inside the notebook but failed when the grader "
+                        name,
+                        f"{message} (this test passed inside the notebook but failed when the grader "
                         "re-checked the answers outside it)",
                     )
                 )

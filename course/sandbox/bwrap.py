@@ -72,7 +72,7 @@ def python_executable():
 def isolated_python(root, module):
     """argv that runs `module`'s main() with the package `course` loaded from the folder `root`, and from nowhere else.
 
-    `python -m` would put the working folder (a student's, for the launcher) first
+    `python -m` would put the working folder (a student's, had it been started there) first
     on the import path, so a submitted course/ or shlex.py would run as the grader.
     -I leaves it, PYTHONPATH and every other PYTHON* variable out. The package is
     loaded from `root` by name, because the installed `course`, if any, is not the one

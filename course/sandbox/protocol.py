@@ -1,11 +1,16 @@
-"""What a launcher and the kernel server say to each other: JSON objects, one per line, on a Unix socket.
+"""What the grader and the kernel server say to each other: JSON objects, one per line, on a Unix socket.
 
-The launcher (launcher.py) sends {"connection": ..., "files": {path: base64},
-"environment": {...}}, then {"signal": n} for each signal it gets; the server
-(zygote.py) answers {"exit": code} when the kernel ends, or {"error": text} if it could not start.
+The grader (kernel.py) sends {"connection": ...} (the kernel's IPC sockets and key), later
+{"files": {path: base64}, "environment": {...}} (the notebook folder's files), then
+{"signal": n} for each signal it forwards; the server (zygote.py) answers
+{"exit": code, "cpu": seconds} when the kernel has ended and the sandbox is wiped, after
+{"error": text} if the kernel could not start.
 """
 
 import json
+
+SOCKET_ENV = "COURSE_SANDBOX_SOCKET"  # the kernelspec names the server's socket in its env,
+FOLDER_BYTES_ENV = "COURSE_SANDBOX_FOLDER_BYTES"  # and the most a notebook's folder may send
 
 
 def send(conn, message):

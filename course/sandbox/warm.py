@@ -1,17 +1,18 @@
 """One warm sandbox: the kernel server started in bwrap, and the kernelspec that reaches it."""
 
+import contextlib
 import json
 import os
 import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from ..studentfiles import remove_tree
 from .bwrap import (
-    PACKAGE,
     SandboxError,
     as_nobody,
     bwrap_command,
@@ -21,6 +22,7 @@ from .bwrap import (
     read_only_roots,
 )
 from .limits import SandboxLimits
+from .protocol import FOLDER_BYTES_ENV, SOCKET_ENV
 from .scratch import empty_folder
 from .zygote import IPC
 
@@ -39,28 +41,42 @@ ENVIRONMENT = {  # the kernel's whole environment (plus HOME and MPLCONFIGDIR in
 class Sandbox:
     """One warm sandbox: a bwrap'd kernel server and the kernelspec that reaches it."""
 
-    def __init__(self, limits=None):
+    def __init__(self, limits=None, wait=True):
+        """Start the sandbox's server; with `wait`, until it is ready (else wait_ready() does it: another
+        process may, the grading worker that takes a sandbox its coordinator started)."""
         check_available()
         self.limits = limits or SandboxLimits()
         self.folder = Path(tempfile.mkdtemp(prefix="course-sandbox-"))
         self.runtime = self.folder / "runtime"  # jupyter_client's connection files; the sandbox never sees it
         self.runtime.mkdir()
-        self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only launchers reach it
+        self.socket_path = self.folder / "zygote.sock"  # outside the sandbox: only the grader reaches it
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(str(self.socket_path))
         self.listener.listen(4)
         self._write_kernelspec()
+        self.ready = False
         self.process = self._start_server()
+        if wait:
+            self.wait_ready()
 
     def _write_kernelspec(self):
+        """The kernelspec nbgrader's Execute names: SandboxKernelManager finds the server through its env.
+
+        Its argv is never run (the kernel manager asks the server instead): it says so, for anyone who tries.
+        """
         spec = self.folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
+        refusal = (
+            "raise SystemExit('course-sandbox kernels start only through course grade (course/sandbox/kernel.py)')"
+        )
         (spec / "kernel.json").write_text(
             json.dumps(
                 {
-                    "argv": isolated_python(PACKAGE.parent, "course.sandbox.launcher")
-                    + ["{connection_file}", str(self.limits.folder_bytes)],
-                    "env": {"COURSE_SANDBOX_SOCKET": str(self.socket_path)},
+                    "argv": [python_executable(), "-I", "-c", refusal, "{connection_file}"],
+                    "env": {
+                        SOCKET_ENV: str(self.socket_path),
+                        FOLDER_BYTES_ENV: str(self.limits.folder_bytes),
+                    },
                     "display_name": "Python 3 (grading sandbox)",
                     "language": "python",
                     "interrupt_mode": "signal",
@@ -69,11 +85,9 @@ class Sandbox:
         )
 
     def _start_server(self):
-        import matplotlib
-
         font_cache = self.folder / "font-cache"
         font_cache.mkdir()
-        for fontlist in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+        for fontlist in matplotlib_fontlists():
             shutil.copy(fontlist, font_cache)
         settings = json.dumps(
             {"limits": self.limits.rlimits(), "environment": self.environment(), "mounts": list(read_only_roots())}
@@ -91,7 +105,7 @@ class Sandbox:
             command = command(read_only_roots())
         self.log = self.folder / "server.log"  # what the server and its kernels write to stderr
         with self.log.open("w") as log:
-            process = subprocess.Popen(
+            self.process = subprocess.Popen(
                 command,
                 pass_fds=[self.listener.fileno(), info_write],
                 env=self.environment(),
@@ -100,18 +114,33 @@ class Sandbox:
                 stderr=log,
                 text=True,
             )
+        self.pidfd = os.pidfd_open(self.process.pid)  # alive() asks it: it works in any process that inherits it
         os.close(info_write)
         with os.fdopen(info_read, "rb") as info:
             self.server_pid = read_child_pid(info, self.limits.start_seconds)
-        started, _, _ = select.select([process.stdout], [], [], self.limits.start_seconds)
-        if self.server_pid is None or not started or process.stdout.readline().strip() != "ready":
-            process.kill()
-            process.wait()
-            log = self.log.read_text().strip() or f"no answer in {self.limits.start_seconds} s"
-            self.close()
-            # bwrap itself works here (check_available passed): the cause is in the server's log, not the setup
-            raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start: {log}")
-        return process
+        if self.server_pid is None:
+            self._did_not_start()
+        return self.process
+
+    def wait_ready(self):
+        """Until the server has imported what kernels need; then its first kernel starts."""
+        if self.ready:
+            return
+        started, _, _ = select.select([self.process.stdout], [], [], self.limits.start_seconds)
+        if not started or self.process.stdout.readline().strip() != "ready":
+            self._did_not_start()
+        self.ready = True
+        from .kernel import prepare_next  # (jupyter_client: imported by the process that grades, when it does)
+
+        prepare_next(str(self.socket_path), self.kernel_ip())  # the first kernel starts now
+
+    def _did_not_start(self):
+        self.process.kill()
+        self.process.wait()
+        log = self.log.read_text().strip() or f"no answer in {self.limits.start_seconds} s"
+        self.close()
+        # bwrap itself works here (check_available passed): the cause is in the server's log, not the setup
+        raise SandboxError(f"cannot sandbox student code: the sandbox's kernel server did not start: {log}")
 
     @staticmethod
     def environment():
@@ -119,17 +148,23 @@ class Sandbox:
         return {**ENVIRONMENT, "PATH": path}
 
     def alive(self):
-        return self.process.poll() is None
+        """Whether the server runs (asked of its pidfd: right in a process that is not its parent too)."""
+        if self.pidfd is None:
+            return False
+        exited, _, _ = select.select([self.pidfd], [], [], 0)
+        return not exited
+
+    def kernel_ip(self):
+        """Where the grader reaches the kernels' IPC sockets: in the sandbox's own tmpfs, through
+        /proc/PID/root of the kernel server, a view the kernel cannot write to the host through."""
+        return f"/proc/{self.server_pid}/root{IPC}"
 
     def nbgrader_overrides(self):
-        """Config that makes nbgrader's Execute use this sandbox's kernels over IPC.
-
-        The sockets lie in the sandbox's own tmpfs; the grader reaches them through
-        /proc/PID/root of the kernel server, a view the kernel cannot write to the host through.
-        """
+        """Config that makes nbgrader's Execute use this sandbox's kernels (course/sandbox/kernel.py) over IPC."""
         return {
             "Execute": {"kernel_name": KERNEL_NAME},
-            "KernelManager": {"transport": "ipc", "ip": f"/proc/{self.server_pid}/root{IPC}"},
+            "NotebookClient": {"kernel_manager_class": "course.sandbox.kernel.SandboxKernelManager"},
+            "KernelManager": {"transport": "ipc", "ip": self.kernel_ip()},
         }
 
     def jupyter_environment(self):
@@ -139,15 +174,52 @@ class Sandbox:
     def clear_runtime(self):
         empty_folder(self.runtime)
 
+    def release(self):
+        """Close this process's copies of the sandbox's sockets and pipes, leaving the server running:
+        in a process that inherited the sandbox (forked) and is not to use it."""
+        forget_kernels(self.socket_path)
+        self.listener.close()
+        if getattr(self, "process", None) and self.process.stdout:
+            self.process.stdout.close()
+
     def close(self):
+        """Stop the server (whichever process asks: the kernel ends too) and remove the sandbox's folder."""
+        forget_kernels(self.socket_path)
         if getattr(self, "process", None):
-            self.process.kill()
-            self.process.wait()
+            if self.process.returncode is None:
+                with contextlib.suppress(OSError):
+                    self.process.kill()
+            self.process.wait()  # a process that is not its parent learns nothing here, and waits for nothing
+            if self.process.stdout:
+                self.process.stdout.close()
+        if getattr(self, "pidfd", None) is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
         self.listener.close()
         try:
             remove_tree(self.folder)
         except OSError:
             pass  # nothing a kernel wrote is in it: what is left is the grader's own
+
+
+def forget_kernels(socket_path):
+    """Close this process's connection for the next kernel of the server at `socket_path`, if any."""
+    kernel = sys.modules.get(f"{__package__}.kernel")  # none without it: it is imported to ask for a kernel
+    if kernel is not None:
+        kernel.discard(str(socket_path))
+
+
+def matplotlib_fontlists():
+    """matplotlib's font list files, which kernels read (copied into the sandbox): from matplotlib's cache
+    folder, found without importing matplotlib when it is where matplotlib puts it by default."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    cache = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    found = sorted((cache if configured else cache / "matplotlib").glob("fontlist-*.json"))
+    if found:
+        return found
+    import matplotlib
+
+    return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
 
 
 def read_child_pid(info, timeout):

@@ -6,18 +6,21 @@ notebook's folder, resource limits and a clean environment. When the kernel
 ends, every process it left behind is killed and the scratch folder, /tmp and
 /dev/shm are wiped, so the next student finds the sandbox as the first did.
 
-Launchers (the kernelspec's argv, course/sandbox/launcher.py) connect to a listening
-socket that this server inherits as a file descriptor; its path lies outside
-the sandbox, so student code cannot reach it. They talk in the newline-delimited
-JSON of course/sandbox/protocol.py.
+The grader (course/sandbox/kernel.py) connects to a listening socket that this
+server inherits as a file descriptor; its path lies outside the sandbox, so student
+code cannot reach it. They talk in the newline-delimited JSON of
+course/sandbox/protocol.py. The grader connects for the next kernel as soon as the
+last one has ended: the server accepts only once the sandbox is wiped, and the
+kernel starts IPython before the notebook's files arrive.
 
 Only the standard library is imported before `preload()`, and the server never
-reads anything but what launchers send: a forked kernel inherits nothing secret.
+reads anything but the signals the grader forwards: a forked kernel inherits nothing secret.
 """
 
 import base64
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import random
@@ -44,8 +47,12 @@ PRELOAD = [
     "matplotlib",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
+    "matplotlib.pyplot",
     "IPython",
+    "IPython.core.history",
     "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",
 ]
 PR_SET_DUMPABLE = 4
 
@@ -67,13 +74,13 @@ def not_traceable():
 
 
 def answer(conn, message):
-    """Send the launcher `message`, if it is still there to read it."""
+    """Send the grader `message`, if it is still there to read it."""
     with contextlib.suppress(OSError):
         send(conn, message)
 
 
 def write_files(folder, files):
-    """The notebook folder's files, from the launcher, under `folder` (no path may leave it)."""
+    """The notebook folder's files, from the grader, under `folder` (no path may leave it)."""
     for name, data in files.items():
         path = (folder / name).resolve()
         if folder.resolve() not in path.parents:
@@ -89,27 +96,29 @@ def set_limits(limits):
 
 
 def run_kernel(conn, ready, limits, environment):
-    """In the forked child: read the launcher's request and become its kernel. Never returns.
+    """In the forked child: become the kernel the grader asks for. Never returns.
 
-    The child, not the server, reads the request, so the server's memory, which
-    every later kernel inherits, never holds a student's files.
+    The grader's first message holds the kernel's connection settings alone: the
+    kernel starts IPython with them while the grader does other work. The second
+    holds the notebook folder's files and nbgrader's environment variables: the
+    kernel writes the files to its working folder and runs. The child, not the
+    server, reads the messages, so the server's memory, which every later kernel
+    inherits, never holds a student's files.
     """
+    buffer = bytearray()
     try:
-        request = receive(conn, bytearray())
-        os.close(ready)  # the server may now listen for signals on `conn`
+        connection = receive(conn, buffer)
+        if connection is None:  # the grader went away before asking for anything
+            os._exit(1)
         work = SCRATCH / "work"
         work.mkdir(parents=True)
         (SCRATCH / "home").mkdir()
-        write_files(work, request["files"])
         IPC.parent.mkdir()
         connection_file = SCRATCH / "kernel.json"
-        connection_file.write_text(json.dumps({**request["connection"], "transport": "ipc", "ip": str(IPC)}))
+        connection_file.write_text(json.dumps({**connection["connection"], "transport": "ipc", "ip": str(IPC)}))
         os.chdir(work)
         os.environ.clear()
-        os.environ.update(
-            environment, **request["environment"], HOME=str(SCRATCH / "home"), MPLCONFIGDIR=str(SCRATCH / "home")
-        )
-        reseed()
+        os.environ.update(environment, HOME=str(SCRATCH / "home"), MPLCONFIGDIR=str(SCRATCH / "home"))
         null = os.open(os.devnull, os.O_RDWR)  # before the kernel starts: it captures fds 1 and 2
         for fd in (0, 1, 2):
             os.dup2(null, fd)
@@ -117,6 +126,13 @@ def run_kernel(conn, ready, limits, environment):
 
         app = IPKernelApp.instance()
         app.initialize(["-f", str(connection_file)])
+        request = receive(conn, buffer)
+        os.close(ready)  # the server may now listen for signals on `conn`
+        if request is None:
+            os._exit(1)
+        write_files(work, request["files"])
+        os.environ.update(request["environment"])
+        reseed()
     except BaseException:
         answer(conn, {"error": traceback.format_exc()})
         os._exit(1)
@@ -137,9 +153,10 @@ def reseed():
 
 
 def serve(conn, listener, limits, environment):
-    """One kernel: fork it, then forward the launcher's signals to it until it exits.
+    """One kernel: fork it, then forward the grader's signals to it until it exits.
 
-    Returns the kernel's exit status, or None when the launcher went away first.
+    Returns the kernel's exit status and the CPU seconds it used (with the processes it
+    waited for), or (None, None) when the grader went away first.
     """
     ready_read, ready_write = os.pipe()
     pid = os.fork()
@@ -148,7 +165,7 @@ def serve(conn, listener, limits, environment):
         listener.close()
         run_kernel(conn, ready_write, limits, environment)
     os.close(ready_write)
-    os.read(ready_read, 1)  # until the child has read the request (or died)
+    os.read(ready_read, 1)  # until the child has read the notebook's files (or died)
     os.close(ready_read)
     pidfd = os.pidfd_open(pid)
     buffer = bytearray()
@@ -156,11 +173,11 @@ def serve(conn, listener, limits, environment):
         while True:
             ready, _, _ = select.select([conn, pidfd], [], [])
             if pidfd in ready:
-                _, status = os.waitpid(pid, 0)
-                return os.waitstatus_to_exitcode(status)
+                _, status, usage = os.wait4(pid, 0)
+                return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
             chunk = conn.recv(4096)
-            if not chunk:  # the launcher is gone: so is its kernel
-                return None
+            if not chunk:  # the grader is gone: so is its kernel
+                return None, None
             buffer.extend(chunk)
             for message in complete_messages(buffer):
                 os.kill(pid, message["signal"])
@@ -173,19 +190,21 @@ def main():
     keep = {Path(path) for path in settings["mounts"]}  # bound into the wiped folders (say, a venv in /tmp)
     listener = socket.socket(fileno=listen_fd)
     preload()
+    gc.freeze()  # the preloaded modules live as long as the server: a kernel's collections need not walk (copy) them
     not_traceable()
     print("ready", flush=True)
     while True:
         conn, _ = listener.accept()
         try:
-            status = serve(conn, listener, settings["limits"], settings["environment"])
+            status, cpu = serve(conn, listener, settings["limits"], settings["environment"])
         except Exception:  # a bad request costs that kernel only
             traceback.print_exc()
-            status = None
+            status = cpu = None
         kill_leftovers()
         clean = wipe(keep)
         if status is not None:  # only now: the next kernel must not start before the wipe is done
-            answer(conn, {"exit": status})
+            server = resource.getrusage(resource.RUSAGE_SELF)
+            answer(conn, {"exit": status, "cpu": cpu, "server_cpu": server.ru_utime + server.ru_stime})
         conn.close()
         if not clean:
             sys.exit("could not empty the sandbox after a kernel: stopping, so that a fresh one is started")
