@@ -67,3 +67,19 @@ def test_public_functions_of_the_gradebook_parallel_and_verify_modules_are_typed
                 if node.returns is None or any(argument.annotation is None for argument in arguments):
                     untyped.append(f"{name}:{node.name}")
     assert not untyped
+
+
+def uses_sys_path(path):
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", None) == "sys"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+    )
+
+
+def test_nothing_patches_sys_path():
+    """The package is installed and pytest's `pythonpath` finds the tests' helpers: no `sys.path` edits."""
+    root = PACKAGE.parent
+    sources = [path for folder in ("course", "tests", "benchmarks") for path in sorted((root / folder).rglob("*.py"))]
+    assert [
+        str(path.relative_to(root)) for path in sources if "node_modules" not in path.parts and uses_sys_path(path)
+    ] == []
