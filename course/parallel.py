@@ -31,7 +31,7 @@ from traitlets import Integer
 from traitlets.config import Configurable
 
 from .common import CourseError, last_line, open_api
-from .gradebook import gradebook_path
+from .gradebook import gradebook_snapshot
 from .sandbox.bwrap import SandboxError, check_available
 from .sandbox.limits import SandboxLimits
 from .sandbox.warm import Sandbox
@@ -324,7 +324,7 @@ def grade_parallel(
 
     A SandboxError, the machine's problem rather than a student's, stops the grading as a CourseError.
     """
-    snapshot = gradebook_path(api).read_bytes()
+    snapshot = gradebook_snapshot(api)  # SQLite bytes, also of a gradebook on a server (course/gradebook.py)
     limits = SandboxLimits(config=api.config)
 
     def payload(student):
