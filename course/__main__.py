@@ -311,8 +311,8 @@ def parser():
     commands.choices["export"].add_argument(
         "--roster",
         metavar="FILE",
-        help="CSV file with a student_id column (nbgrader's id) and Canvas's ID, SIS User ID or SIS Login ID "
-        "(and Student, Section) for --format canvas",
+        help="for --format canvas: a CSV file, from the course root, with a student_id column (nbgrader's id) "
+        "and Canvas's ID, SIS User ID or SIS Login ID (and Student, Section)",
     )
     commands.choices["export"].add_argument(
         "--allow-missing",
