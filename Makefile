@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all lint test test-fast demo lab release data grade feedback report export benchmark clean
+.PHONY: all lint test test-fast demo lab release data grade feedback report export benchmark clean postgres-server
 
 all: test
 
@@ -31,7 +31,9 @@ $(STAMP): requirements.txt pyproject.toml
 # - bubblewrap is the sandbox that student code runs in while it is graded;
 # - Chromium is the browser the browser tests drive through Playwright (no download);
 # - npm (with Node.js) installs axe-core, the accessibility engine the browser tests inject into
-#   the pages they audit, pinned by tests/package-lock.json, into tests/node_modules.
+#   the pages they audit, pinned by tests/package-lock.json, into tests/node_modules;
+# - PostgreSQL's server programs (initdb, pg_ctl): tests/test_postgres.py starts a throwaway server
+#   of its own with them (Debian's package also sets up its default cluster, which the tests leave alone).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL = $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 NSS_WRAPPER := /usr/lib/x86_64-linux-gnu/libnss_wrapper.so
@@ -48,6 +50,9 @@ $(BWRAP):
 $(CHROMIUM):
 	$(APT_INSTALL) chromium
 
+postgres-server:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(APT_INSTALL) postgresql)
+
 $(AXE): tests/package.json tests/package-lock.json
 	command -v npm >/dev/null || ($(APT_INSTALL) npm)
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
@@ -59,7 +64,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 ## test: lint, then unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
-test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE)
+test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE) postgres-server
 	$(BIN)/python -m pytest tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -103,4 +108,4 @@ data: $(STAMP)
 
 ## clean: remove the virtual environment, tests/node_modules and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
 clean:
-	rm -rf $(VENV) tests/node_modules gradebook.db submitted autograded feedback reports grades.csv
+	rm -rf $(VENV) tests/node_modules gradebook.db gradebook.db.lock submitted autograded feedback reports grades.csv canvas_grades.csv

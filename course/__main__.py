@@ -69,12 +69,17 @@ def command_grade(api, args):
         scheduler=args.scheduler,
         timings=args.timings,
         on_done=lambda student, result: progress.step(student if result["success"] else f"{student}: FAILED"),
+        on_wait=lambda students: print(
+            f"waiting for another course grade run, which is grading {', '.join(students)}",
+            file=sys.stderr,
+            flush=True,
+        ),
     )
     failed = sorted(student for student, result in results.items() if not result["success"])
-    scores = totals(api, args.assignment, sorted(results))
+    scores = [total.final for total in totals(api, args.assignment, results).values()]
     print(
         f"graded {len(results) - len(failed)} of {len(results)} submissions of {args.assignment}"
-        + (f"; mean score {sum(scores.values()) / len(scores):.1f}" if scores else "")
+        + (f"; mean score {sum(scores) / len(scores):.1f}" if scores else "")
     )
     for student in sorted(student for student, result in results.items() if result.get("note")):
         print(f"note: {student}: {results[student]['note']}")
@@ -116,7 +121,11 @@ def command_return(api, args):
 def command_export(api, args):
     from .export import export_csv
 
-    path, ungraded, skipped = export_csv(api, args.to)
+    if args.format == "canvas":
+        return export_for_canvas(api, args)
+    if args.roster or args.allow_missing:
+        raise CourseError("--roster and --allow-missing go with --format canvas")
+    path, ungraded, skipped = export_csv(api, args.to or "grades.csv")
     print(f"wrote {path}" + (f" (skipped, not released: {', '.join(skipped)})" if skipped else ""))
     return left_out(
         "score in the export",
@@ -126,6 +135,41 @@ def command_export(api, args):
             for student in students
         },
     )
+
+
+def export_for_canvas(api, args):
+    from .canvas import export_canvas
+    from .export import exported, ungraded
+    from .gradebook import open_gradebook
+
+    if not args.roster:
+        raise CourseError("--format canvas needs --roster FILE: a CSV file linking student_id to Canvas's ids")
+    path, unmatched = export_canvas(api, args.roster, args.to or "canvas_grades.csv", args.allow_missing)
+    print(f"wrote {path} for Canvas's gradebook import")
+    for what, students in unmatched.items():
+        if students:
+            print(f"left out, {what}: {', '.join(students)}")
+    with open_gradebook(api) as gradebook:
+        assignments = exported(api, gradebook)
+    return left_out(
+        "score in the export",
+        {f"{student} on {a}": "not autograded" for a in assignments for student in ungraded(api, a)},
+    )
+
+
+def command_copy_gradebook(api, args):
+    from .gradebook import copy_gradebook, gradebook_path, shown_url
+    from .graders import grading_claims
+
+    source = api.coursedir.db_url
+    with grading_claims(source, api.coursedir.course_id, "course copy-gradebook"):  # no course grade writes meanwhile
+        counts = copy_gradebook(source, args.to)
+    print(
+        f"copied the gradebook {gradebook_path(api) or shown_url(source)} to {shown_url(args.to)}: "
+        f"{counts.get('assignment', 0)} assignments, {counts.get('student', 0)} students, "
+        f"{counts.get('submitted_assignment', 0)} graded submissions, {counts.get('grade', 0)} grades"
+    )
+    print(f'now set c.CourseDirectory.db_url = "{shown_url(args.to)}" in nbgrader_config.py (with its password)')
 
 
 def command_report(api, args):
@@ -176,7 +220,7 @@ COMMANDS = [
     ),
     ("feedback", command_feedback, "Write feedback HTML for autograded students, without hidden tests.", True, True),
     ("return", command_return, "Return generated feedback to the students through the exchange.", True, False),
-    ("export", command_export, "Export the gradebook to a CSV file.", False, False),
+    ("export", command_export, "Export the gradebook to a CSV file, nbgrader's or Canvas's.", False, False),
     ("report", command_report, "Write reports/ASSIGNMENT/index.html: how the class did.", True, False),
     ("status", command_status, "Who submitted, who is graded, who needs manual grading, who is late.", True, False),
     ("scores", command_scores, "Print each student's score on each exercise.", True, False),
@@ -185,6 +229,13 @@ COMMANDS = [
         "released",
         command_released,
         "List the assignments released to the exchange (the others on stderr).",
+        False,
+        False,
+    ),
+    (
+        "copy-gradebook",
+        command_copy_gradebook,
+        "Copy the gradebook (c.CourseDirectory.db_url) into an empty database, e.g. on a PostgreSQL server.",
         False,
         False,
     ),
@@ -252,7 +303,31 @@ def parser():
         "--to", metavar="DIR", help="a new folder for the demo course (default: a new temporary folder)"
     )
     commands.choices["export"].add_argument(
-        "--to", default="grades.csv", help="the CSV file, from the course root (default: grades.csv)"
+        "--to", help="the CSV file, from the course root (default: grades.csv, or canvas_grades.csv for Canvas)"
+    )
+    commands.choices["export"].add_argument(
+        "--format",
+        choices=["csv", "canvas"],
+        default="csv",
+        help="csv: nbgrader's columns, a row per student and assignment (default); canvas: Canvas's gradebook "
+        "import, a row per student and a column per assignment (needs --roster)",
+    )
+    commands.choices["export"].add_argument(
+        "--roster",
+        metavar="FILE",
+        help="for --format canvas: a CSV file, from the course root, with a student_id column (nbgrader's id) "
+        "and Canvas's ID, SIS User ID or SIS Login ID (and Student, Section)",
+    )
+    commands.choices["export"].add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="--format canvas: write the file although some students are only in the gradebook or only in the roster",
+    )
+    commands.choices["copy-gradebook"].add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the empty database, as an SQLAlchemy URL: postgresql://USER:PASSWORD@HOST/DATABASE",
     )
     return main
 

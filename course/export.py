@@ -5,7 +5,7 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from .gradebook import open_gradebook
+from .gradebook import open_gradebook, submission_total
 
 COLUMNS = [
     "assignment",
@@ -66,13 +66,13 @@ def grade_rows(gradebook, assignments):
             except MissingEntry:
                 yield row
                 continue
-            penalty = submission.late_submission_penalty
+            total = submission_total(submission)
             yield {
                 **row,
                 "timestamp": submission.timestamp,
-                "raw_score": submission.score,
-                "late_submission_penalty": penalty,
-                "score": max(0.0, submission.score - penalty),
+                "raw_score": total.raw,
+                "late_submission_penalty": total.penalty,
+                "score": total.final,
             }
 
 

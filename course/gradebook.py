@@ -1,7 +1,13 @@
-"""Read the course's gradebook without ever creating one; build a grading worker's private one from plain data."""
+"""The course's gradebook: read without ever creating one, copied, a student's total defined once,
+and a grading worker's private one built from plain data.
+
+The gradebook is where `c.CourseDirectory.db_url` says: nbgrader's SQLite file by default, or a
+database server such as PostgreSQL (any SQLAlchemy URL nbgrader accepts).
+"""
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,23 +25,65 @@ from nbgrader.api import (
     TaskCell,
 )
 from nbgrader.apps import NbGraderAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from .common import CourseError
+
+VERSION_TABLE = "alembic_version"  # nbgrader's schema version, which alembic keeps outside its tables
 
 
 def gradebook_path(api: NbGraderAPI) -> Path | None:
     """The gradebook's file, or None when it is not SQLite."""
-    url = api.coursedir.db_url
+    return sqlite_path(api.coursedir.db_url)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (sqlite:///relative or sqlite:////absolute), or None for another database."""
     prefix = "sqlite:///"
     return Path(url[len(prefix) :]) if url.startswith(prefix) else None
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ValueError, SQLAlchemyError):
+        return url
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's background link."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def has_gradebook(url: str) -> bool:
+    """Whether the database at `url` holds a gradebook (nbgrader's tables); CourseError when it cannot be reached."""
+    path = sqlite_path(url)
+    if path is not None:
+        return path.is_file()
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return "assignment" in sqlalchemy.inspect(connection).get_table_names()
+    except SQLAlchemyError as error:
+        raise CourseError(f"cannot reach the gradebook at {shown_url(url)}: {first_line(error)}") from None
+    finally:
+        engine.dispose()
+
+
+def check_gradebook(api: NbGraderAPI) -> None:
+    """CourseError unless the gradebook exists (opening it would create it)."""
+    url = api.coursedir.db_url
+    if not has_gradebook(url):
+        raise CourseError(f"no gradebook at {gradebook_path(api) or shown_url(url)}: release an assignment first")
 
 
 @contextmanager
 def open_gradebook(api: NbGraderAPI) -> Iterator[Gradebook]:
     """The gradebook, or CourseError when it does not exist yet (opening it would create it)."""
-    path = gradebook_path(api)
-    if path is not None and not path.is_file():
-        raise CourseError(f"no gradebook at {path}: release an assignment first")
+    check_gradebook(api)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gradebook:
         yield gradebook
 
@@ -218,3 +266,90 @@ def restore_record(gradebook: Gradebook, assignment: str, student: str, record: 
             if values is not None:
                 grade.auto_score, grade.manual_score, grade.extra_credit, grade.needs_manual_grade = values
     gradebook.db.commit()
+
+
+# ---- A student's total: one definition for grade's summary, status, scores, the report and the export ----
+
+
+@dataclass(frozen=True)
+class Total:
+    """A student's score on an assignment: the raw score (every cell's score, hand grades and extra
+    credit included), the late penalty nbgrader's autograder recorded, and the final score."""
+
+    raw: float
+    penalty: float
+    max_score: float
+
+    @property
+    def final(self) -> float:
+        """The score that counts: the raw score less the late penalty, never below 0 (as nbgrader's CSV export)."""
+        return max(0.0, self.raw - self.penalty)
+
+    def text(self) -> str:
+        """'15/20', or with a late penalty '13.6/20 (17 less 3.4 late)'."""
+        shown = f"{self.final:g}/{self.max_score:g}"
+        return shown + (f" ({self.raw:g} less {self.penalty:g} late)" if self.penalty else "")
+
+
+def submission_total(submission: Any) -> Total:
+    """The Total of one of nbgrader's SubmittedAssignment rows."""
+    return Total(
+        raw=float(submission.score or 0.0),
+        penalty=float(submission.late_submission_penalty or 0.0),
+        max_score=float(submission.max_score or 0.0),
+    )
+
+
+def student_totals(gradebook: Gradebook, assignment: str, students: Collection[str] | None = None) -> dict[str, Total]:
+    """{student: Total} of every graded submission of `assignment`, or of those among `students`."""
+    return {
+        submission.student.id: submission_total(submission)
+        for submission in gradebook.assignment_submissions(assignment)
+        if students is None or submission.student.id in students
+    }
+
+
+# ---- Copying a gradebook: to another database (course copy-gradebook), or as a worker's SQLite snapshot ----
+
+
+def gradebook_tables(engine: sqlalchemy.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sqlalchemy.inspect(connection).get_table_names()
+
+
+def copy_gradebook(source_url: str, target_url: str) -> dict[str, int]:
+    """Copy every row of the gradebook at `source_url` into the empty database at `target_url`.
+
+    nbgrader's tables are created there with its own models, and its schema version is copied, so
+    that nbgrader and Formgrader take the copy as they took the original. The rows are read in one
+    transaction (REPEATABLE READ on a server), a consistent picture even while a grader writes.
+    Return {table: rows copied}; CourseError when the target already holds tables or either cannot be reached.
+    """
+    source, target = sqlalchemy.create_engine(source_url), sqlalchemy.create_engine(target_url)
+    counts = {}
+    try:
+        if not has_gradebook(source_url):
+            raise CourseError(f"no gradebook at {shown_url(source_url)} to copy")
+        existing = gradebook_tables(target)
+        if existing:
+            raise CourseError(
+                f"the database at {shown_url(target_url)} is not empty (it has the tables "
+                f"{', '.join(sorted(existing))}): copy into a new, empty database"
+            )
+        Base.metadata.create_all(target)
+        isolation = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+        with source.connect().execution_options(**isolation) as reading, target.begin() as writing:
+            for table in Base.metadata.sorted_tables:
+                rows = [dict(row) for row in reading.execute(table.select()).mappings()]
+                if rows:
+                    writing.execute(table.insert(), rows)
+                counts[table.name] = len(rows)
+            version = reading.execute(sqlalchemy.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
+            writing.execute(sqlalchemy.text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL)"))
+            writing.execute(sqlalchemy.text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:v)"), {"v": version})
+    except SQLAlchemyError as error:
+        raise CourseError(f"could not copy the gradebook: {first_line(error)}") from None
+    finally:
+        source.dispose()
+        target.dispose()
+    return counts

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from . import notebooks
 from .common import render_table
-from .gradebook import cell_scores, open_gradebook
+from .gradebook import cell_scores, open_gradebook, student_totals
 
 
 def exercise_order(api, assignment):
@@ -19,8 +19,9 @@ def exercise_order(api, assignment):
     return order
 
 
-def format_table(table, order):
-    """Rows of exercises, columns of students: 'score/max', '?' where manual grading is pending."""
+def format_table(table, order, totals):
+    """Rows of exercises, columns of students: 'score/max', '?' where manual grading is pending; then,
+    when anyone was late, each student's late penalty, and each student's total (gradebook.Total.final)."""
     students = sorted(table)
     exercises = [name for name in order if any(name in table[s] for s in students)]
     exercises += sorted({name for s in students for name in table[s]} - set(exercises))
@@ -29,23 +30,22 @@ def format_table(table, order):
         score, maximum, manual = table[student].get(exercise, (0.0, 0.0, False))
         return f"{'?' if manual else f'{score:g}'}/{maximum:g}"
 
-    def total(student):
-        values = table[student].values()
-        return f"{sum(v[0] for v in values):g}/{sum(v[1] for v in values):g}"
-
     rows = [["exercise"] + students]
     rows += [[exercise] + [cell(s, exercise) for s in students] for exercise in exercises]
-    rows.append(["total"] + [total(s) for s in students])
+    if any(totals[s].penalty for s in students):
+        rows.append(["late penalty"] + [f"-{totals[s].penalty:g}" if totals[s].penalty else "" for s in students])
+    rows.append(["total"] + [f"{totals[s].final:g}/{totals[s].max_score:g}" for s in students])
     return render_table(rows)
 
 
 def score_table(api, assignment):
     with open_gradebook(api) as gradebook:
         table = cell_scores(gradebook, assignment)
-    return format_table(table, exercise_order(api, assignment))
+        student_scores = student_totals(gradebook, assignment)
+    return format_table(table, exercise_order(api, assignment), student_scores)
 
 
 def totals(api, assignment, students):
-    """{student: total score after any late penalty} for the graded ones among `students`."""
+    """{student: gradebook.Total} of the graded ones among `students`: raw score, late penalty, final score."""
     with open_gradebook(api) as gradebook:
-        return {s.student.id: s.score for s in gradebook.assignment_submissions(assignment) if s.student.id in students}
+        return student_totals(gradebook, assignment, set(students))

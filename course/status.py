@@ -4,7 +4,7 @@ from pathlib import Path
 
 from .collect import recorded_time
 from .common import check_assignment, render_table
-from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment
+from .gradebook import open_gradebook, pending_manual_grades, recorded_assignment, submission_total
 
 
 def status_rows(api, assignment):
@@ -18,10 +18,10 @@ def status_rows(api, assignment):
         pending = pending_manual_grades(gradebook, assignment)
         for submission in gradebook.assignment_submissions(assignment):
             student = submission.student.id
-            records[student] = (submission.total_seconds_late, pending.get(student, []))
+            records[student] = (submission.total_seconds_late, pending.get(student, []), submission_total(submission))
     rows = []
     for student in sorted(submitted | set(records)):
-        seconds_late, pending = records.get(student, (0, []))
+        seconds_late, pending, total = records.get(student, (0, [], None))
         rows.append(
             {
                 "student": student,
@@ -29,6 +29,7 @@ def status_rows(api, assignment):
                 "late": _duration(seconds_late) if seconds_late > 0 else "",
                 "graded": "yes" if student in autograded and _autograded(api, assignment, student).is_dir() else "no",
                 "needs manual grading": ", ".join(pending),
+                "score": total.text() if total else "",
             }
         )
     return rows

@@ -113,6 +113,7 @@ def test_not_a_course_root(tmp_path):
         "scores",
         "generate",
         "released",
+        "copy-gradebook",
         "demo",
     ],
 )

@@ -11,6 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course import parallel
+from course.graders import Claims, advisory_key, in_turns
 from course.plugins.execute import RobustExecute
 from course.plugins.feedback import ShowFailuresNotTests
 from course.plugins.late import PercentPerDayLate
@@ -671,3 +672,43 @@ def test_the_coordinators_early_sandbox_goes_to_one_forked_worker_and_is_stopped
     assert got == [(False, True), (False, True), (True, False)], "one takes it; the others close their copies"
     parallel.discard_early_sandbox()
     assert early.closed and parallel._early is None
+
+
+# ---- Claims: who grades whom ----
+
+
+class FakeClaims(Claims):
+    """Students another run holds until this run waits for them."""
+
+    def __init__(self, others):
+        self.others, self.waited, self.held = set(others), [], set()
+
+    def take(self, students):
+        taken = [s for s in students if s not in self.others]
+        self.held |= set(taken)
+        return taken
+
+    def wait_for(self, student):
+        assert not self.held, "a run waits holding no student: two runs never wait for each other"
+        self.waited.append(student)
+        self.others.discard(student)
+        self.held.add(student)
+
+    def release(self, student):
+        self.held.discard(student)
+
+
+def test_in_turns_grades_the_free_students_first_then_waits_holding_nothing():
+    claims = FakeClaims(others={"b", "c"})
+    batches = []
+    for batch in in_turns(claims, ["a", "b", "c", "d"], on_wait=lambda who: batches.append(("wait", who))):
+        batches.append(batch)
+        for student in batch:
+            claims.release(student)
+    assert batches == [["a", "d"], ("wait", ["b", "c"]), ["b"], ("wait", ["c"]), ["c"]]
+
+
+def test_a_students_advisory_lock_is_the_same_in_every_run_and_course_bound():
+    assert advisory_key("course-a", "ada") == advisory_key("course-a", "ada")
+    assert advisory_key("course-a", "ada") != advisory_key("course-b", "ada") != advisory_key("course-a", "ben")
+    assert -(2**63) <= advisory_key("course-a", "ada") < 2**63

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import notebooks
 from ..common import check_assignment
-from ..gradebook import cell_scores, exercise_of, open_gradebook, recorded_assignment
+from ..gradebook import cell_scores, exercise_of, open_gradebook, recorded_assignment, student_totals
 from ..scores import exercise_order
 
 RUN_FAILURES = {
@@ -40,7 +40,9 @@ class ReportData:
     assignment: str
     max_score: float
     exercises: list  # of Exercise, in notebook order
-    totals: dict  # {student: total score, after any late penalty} of every autograded submission
+    totals: (
+        dict  # {student: final score (gradebook.Total.final), after any late penalty} of every autograded submission
+    )
     penalties: dict  # {student: late-submission penalty} where there is one
     pending: dict  # {student: [cells waiting for a manual grade]}
     messages: dict  # {exercise: {message: set of students}}
@@ -61,7 +63,7 @@ class Recorded:
     exercise_max: dict  # {exercise: points}
     table: dict  # cell_scores: {student: {exercise: (score, max_score, needs_manual_grade)}}
     pending_cells: dict  # {student: [cells waiting for a manual grade]}
-    late: dict  # {student: late-submission penalty}
+    totals: dict  # {student: gradebook.Total}
 
 
 def number(value):
@@ -94,11 +96,12 @@ def read_gradebook(api, assignment):
                 name = exercise_of(cell.name, answers)
                 exercise_max[name] = exercise_max.get(name, 0.0) + cell.max_score
         table = cell_scores(gradebook, assignment)
-        pending_cells, late = {}, {}
-        for submission in gradebook.assignment_submissions(assignment):
-            late[submission.student.id] = submission.late_submission_penalty or 0.0
-            pending_cells[submission.student.id] = manual_cells(submission)
-        return Recorded(float(recorded.max_score or 0.0), layout, exercise_max, table, pending_cells, late)
+        pending_cells = {
+            submission.student.id: manual_cells(submission)
+            for submission in gradebook.assignment_submissions(assignment)
+        }
+        totals = student_totals(gradebook, assignment)
+        return Recorded(float(recorded.max_score or 0.0), layout, exercise_max, table, pending_cells, totals)
 
 
 def manual_cells(submission):
@@ -167,11 +170,10 @@ def report_data(api, assignment):
             ]
             continue
         reasons = [f"no autograded notebook {name}.ipynb" for name in recorded.layout if name not in paths]
-        # As nbgrader's CSV export: the sum of the cell scores less the late penalty, at least 0.
-        late = recorded.late[student]
-        totals[student] = max(0.0, sum(score for score, _, _ in recorded.table[student].values()) - late)
-        if late:
-            penalties[student] = late
+        total = recorded.totals[student]
+        totals[student] = total.final
+        if total.penalty:
+            penalties[student] = total.penalty
         add_scores(exercises, recorded.table[student])
         if recorded.pending_cells.get(student):
             pending[student] = recorded.pending_cells[student]
