@@ -1,7 +1,8 @@
 """benchmarks/autograde.py runs end to end and finds the same scores both ways (its targets need 24 submissions).
 
 A smoke run: two submissions of the first assignment, graded by stock nbgrader (the course's config
-and nbgrader's defaults) and by course grade, the floor, the stage table, and a class of four."""
+and nbgrader's defaults) and by course grade, the floor, the stage table, and a class of four. And
+benchmarks/gradebook_scale.py's full course: the class it puts in the gradebook is one nbgrader reads."""
 
 import subprocess
 import sys
@@ -52,3 +53,29 @@ def test_benchmark_runs_and_scores_agree():
         "targets",
     ):
         assert f"  {label}" in run.stdout, f"{label} missing:\n{run.stdout}"
+
+
+def test_the_scale_benchmark_fills_a_gradebook_nbgrader_reads_as_a_class(graded_catalogue, tmp_path):
+    """benchmarks/gradebook_scale.py's class: copies of a graded student, each whole and a student of its own."""
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    from benchmarks.gradebook_scale import fill_gradebook
+    from course.gradebook import student_totals
+
+    from conftest import REFERENCE
+
+    roots, _ = graded_catalogue
+    gradebook = tmp_path / "gradebook.db"
+    shutil.copy(roots["logistic_regression", REFERENCE] / "gradebook.db", gradebook)
+    fill_gradebook(gradebook, REFERENCE, 5)
+    with Gradebook(f"sqlite:///{gradebook}", "logistic-regression") as opened:
+        totals = student_totals(opened, "logistic_regression")
+        copies = {f"class{number:05d}" for number in range(5)}
+        assert copies <= set(totals) and {totals[name] for name in copies} == {totals[REFERENCE]}
+        assert totals[REFERENCE].raw == totals[REFERENCE].max_score > 0
+        for name in copies:
+            assert len(opened.find_submission("logistic_regression", name).notebooks[0].grades) == len(
+                opened.find_submission("logistic_regression", REFERENCE).notebooks[0].grades
+            )
