@@ -74,7 +74,7 @@ def test_the_scale_benchmark_fills_a_gradebook_nbgrader_reads_as_a_class(graded_
         totals = student_totals(opened, "logistic_regression")
         copies = {f"class{number:05d}" for number in range(5)}
         assert copies <= set(totals) and {totals[name] for name in copies} == {totals[REFERENCE]}
-        assert totals[REFERENCE].raw == totals[REFERENCE].max_score > 0
+        assert totals[REFERENCE].raw > 0  # the written answer waits for its hand grade
         for name in copies:
             assert len(opened.find_submission("logistic_regression", name).notebooks[0].grades) == len(
                 opened.find_submission("logistic_regression", REFERENCE).notebooks[0].grades
