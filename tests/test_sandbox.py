@@ -365,7 +365,9 @@ def boundary(tmp_path_factory, instructor_secret):
     processes, the disk space the run added to the course and what it left in its temporary folder (a
     folder of its own: other tests may be grading at the same time)."""
     root, markers = tmp_path_factory.mktemp("boundary"), tmp_path_factory.mktemp("markers")
-    scratch = tmp_path_factory.mktemp("boundary-tmp")
+    # short: the kernels' sockets are made in it, and a Unix socket's path is at most 107 bytes
+    scratch = Path(tempfile.mkdtemp(prefix="boundary-"))
+    scratch.chmod(0o755)  # as /tmp: the sandbox's mount points lie in it
     markers.chmod(0o777)
     make_course(root)
     variants = BOUNDARY + LINKED + HONEST
@@ -401,7 +403,8 @@ def boundary(tmp_path_factory, instructor_secret):
     )
     peak_rss = int(run.stderr.strip().splitlines()[-1])
     used = {"course": bytes_under(root) - before, "temporary folder": bytes_under(scratch)}
-    return run, root, markers, peak_rss, used, scratch
+    yield run, root, markers, peak_rss, used, scratch
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_boundary_run_ends_with_a_summary_and_fails_only_linked_submissions(boundary):
