@@ -65,7 +65,7 @@ lint: $(STAMP)
 
 ## test: lint, then unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
 test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE) postgres-server
-	$(BIN)/python -m pytest tests source notebooks \
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 ## test-fast: the edit loop: unit tests and one real sandboxed grading round trip (under 2 minutes)

@@ -1,7 +1,9 @@
 """Shared fixtures: a temporary course made from this repository, and its autograded catalogue."""
 
 import atexit
+import fcntl
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,72 @@ REFERENCE, UNTOUCHED = "reference_solution", "untouched_release"
 # computation that gives the answer away; the hidden tests do those. At most this many lines, of at
 # most this many characters: at 1280 pixels, JupyterLab shows about 100 beside its left sidebar.
 VISIBLE_LINES, VISIBLE_WIDTH = 8, 100
+
+
+# ---- One test run, several processes: `make test` runs pytest-xdist workers (-n auto --dist loadfile).
+# The expensive session fixtures are made once per run, by whichever worker asks first, and read by the
+# others from a folder of the run's own, which the process that started the run removes at its end.
+
+SHARED = "COURSE_SUITE_SHARED"  # the run's shared folder; the workers inherit it
+_OWNED = []
+
+
+def pytest_configure(config):
+    if SHARED not in os.environ:  # the process that started the run (xdist's controller, or pytest alone)
+        folder = tempfile.mkdtemp(prefix="course-suite-")
+        os.chmod(folder, 0o755)  # the tests' sample students enter the first hour's folder in it
+        os.environ[SHARED] = folder
+        _OWNED.append(folder)
+
+
+def pytest_unconfigure(config):
+    for folder in _OWNED:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(SHARED, None)
+
+
+# The longest files first, so that no long one is left to run alone at the end (they share the fixtures
+# above, made by whichever worker needs one first); the rest keep pytest's order.
+LONGEST_FIRST = [
+    "test_autograde.py",
+    "test_accessibility.py",
+    "test_workflow.py",
+    "test_sandbox.py",
+    "test_hub.py",
+    "test_parallel.py",
+    "test_browser.py",
+    "test_postgres.py",
+    "test_first_hour.py",
+    "test_one_student.py",
+    "test_inert.py",
+    "test_benchmark.py",
+    "test_report.py",
+    "test_feedback.py",
+    "test_graders.py",
+    "test_robustness.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order
+
+
+def shared_folder():
+    return Path(os.environ[SHARED])
+
+
+def once_per_run(name, make):
+    """make()'s result, made by the first process of the run that asks for `name`, read by the others."""
+    result, lock = shared_folder() / f"{name}.pickle", shared_folder() / f"{name}.lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another worker making it: wait for its result
+        if not result.exists():
+            result.write_bytes(pickle.dumps(make()))
+        return pickle.loads(result.read_bytes())
 
 
 def nbgrader(*args, cwd):
@@ -95,9 +163,13 @@ def make_course(root, cell_timeout=None):
 @pytest.fixture(scope="session")
 def course(tmp_path_factory):
     """A course with every assignment generated, shared by the tests that only read it."""
-    root = tmp_path_factory.mktemp("course")
-    make_course(root)
-    return root
+
+    def make():
+        root = tmp_path_factory.mktemp("course")
+        make_course(root)
+        return root
+
+    return once_per_run("course", make)
 
 
 def release_notebook(root, assignment):
@@ -157,6 +229,10 @@ def graded_submissions(tmp_path_factory):
     Returns {"roots": {(assignment, student): course root}, "runs": {(root, assignment): completed
     process}, "hostile_root": the course with the hostile notebooks}.
     """
+    return once_per_run("graded_submissions", lambda: stock_gradings(tmp_path_factory))
+
+
+def stock_gradings(tmp_path_factory):
     first, second = (tmp_path_factory.mktemp(name) for name in ("stock-parity", "stock-hostile"))
     plan = {first: sorted(CATALOGUES), second: ["logistic_regression"]}
     roots = {}
@@ -186,6 +262,10 @@ def graded_catalogue(tmp_path_factory):
 
     Returns ({(assignment, student): course root}, {assignment: [completed `course grade` runs]}).
     """
+    return once_per_run("graded_catalogue", lambda: course_gradings(tmp_path_factory))
+
+
+def course_gradings(tmp_path_factory):
     root = tmp_path_factory.mktemp("graded-catalogue")
     make_course(root, cell_timeout=TEST_CELL_TIMEOUT)
     roots = {}
@@ -213,8 +293,12 @@ def demo():
     "run": the completed make, "before"/"after": snapshots of the clone around the demo}. The clone
     is the instructor's course in test_first_hour, whose term goes on in it after the demo.
     """
-    base = Path(tempfile.mkdtemp(prefix="course-first-hour-"))  # pytest's own folder is closed to students
-    base.chmod(0o755)
+    return once_per_run("demo", make_demo)
+
+
+def make_demo():
+    base = shared_folder() / "first-hour"  # pytest's own folder is closed to students; this one is not
+    base.mkdir(mode=0o755)
     clone = base / "clone"
     # Copies, not hard links, of the repository's objects: git freshens an object's mtime when a commit
     # in the repository writes it again, which would change the clone's snapshot under the test.
@@ -229,5 +313,4 @@ def demo():
     run = subprocess.run(
         [*MAKE, "demo", f"DEMO={base / 'demo'}"], cwd=clone, capture_output=True, text=True, timeout=1800
     )
-    yield {"base": base, "clone": clone, "demo": base / "demo", "run": run, "before": before, "after": snapshot(clone)}
-    shutil.rmtree(base, ignore_errors=True)
+    return {"base": base, "clone": clone, "demo": base / "demo", "run": run, "before": before, "after": snapshot(clone)}

@@ -354,16 +354,20 @@ PEAK_RSS = (
 )
 
 
-def free_bytes(path):
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize
+def bytes_under(folder):
+    """The disk space the files under `folder` take."""
+    return sum(path.lstat().st_blocks * 512 for path in Path(folder).rglob("*"))
 
 
 @pytest.fixture(scope="module")
 def boundary(tmp_path_factory, instructor_secret):
     """The run, its course root, the markers folder shadowed modules would write to, the peak RSS of its
-    processes and the free space lost on the course's and the temporary folder's file systems."""
+    processes, the disk space the run added to the course and what it left in its temporary folder (a
+    folder of its own: other tests may be grading at the same time)."""
     root, markers = tmp_path_factory.mktemp("boundary"), tmp_path_factory.mktemp("markers")
+    # short: the kernels' sockets are made in it, and a Unix socket's path is at most 107 bytes
+    scratch = Path(tempfile.mkdtemp(prefix="boundary-"))
+    scratch.chmod(0o755)  # as /tmp: the sandbox's mount points lie in it
     markers.chmod(0o777)
     make_course(root)
     variants = BOUNDARY + LINKED + HONEST
@@ -376,7 +380,7 @@ def boundary(tmp_path_factory, instructor_secret):
         "source folder": root / "source",
     }
     plant_files(root, ASSIGNMENT, variants, targets)
-    free = {path: free_bytes(path) for path in (root, tempfile.gettempdir())}
+    before = bytes_under(root)
     run = subprocess.run(
         [
             sys.executable,
@@ -392,25 +396,26 @@ def boundary(tmp_path_factory, instructor_secret):
             "--jobs",
             "2",
         ],
-        env=dict(os.environ, COURSE_TEST_MARKERS=str(markers)),
+        env=dict(os.environ, COURSE_TEST_MARKERS=str(markers), TMPDIR=str(scratch)),
         capture_output=True,
         text=True,
         timeout=1800,
     )
     peak_rss = int(run.stderr.strip().splitlines()[-1])
-    lost = {path: before - free_bytes(path) for path, before in free.items()}
-    return run, root, markers, peak_rss, lost
+    used = {"course": bytes_under(root) - before, "temporary folder": bytes_under(scratch)}
+    yield run, root, markers, peak_rss, used, scratch
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_boundary_run_ends_with_a_summary_and_fails_only_linked_submissions(boundary):
-    run, _, _, _, _ = boundary
+    run, _, _, _, _, _ = boundary
     total = len(BOUNDARY + LINKED + HONEST)
     assert f"graded {total - len(LINKED)} of {total} submissions" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"failed: {', '.join(sorted(variant.name for variant in LINKED))}" in run.stdout
 
 
 def test_honest_students_keep_full_marks(boundary):
-    _, root, _, _, _ = boundary
+    _, root, _, _, _, _ = boundary
     for student in [variant.name for variant in HONEST] + ["fills_its_sandbox"]:
         scores = autograded_cells(root, ASSIGNMENT, student)
         assert all(score == maximum for score, maximum in scores.values()), (student, scores)
@@ -419,7 +424,7 @@ def test_honest_students_keep_full_marks(boundary):
 @pytest.mark.parametrize("variant", [v for v in BOUNDARY if v.expected], ids=lambda v: v.name)
 def test_attacks_earn_nothing(boundary, variant):
     """Shadowed modules, forged builtins in records, huge records: wrong (or refused) answers score 0."""
-    _, root, _, _, _ = boundary
+    _, root, _, _, _, _ = boundary
     scores = autograded_cells(root, ASSIGNMENT, variant.name)
     assert {name: score for name, (score, _) in scores.items()} == {
         name: variant.expected.get(name, maximum) for name, (_, maximum) in scores.items()
@@ -428,14 +433,14 @@ def test_attacks_earn_nothing(boundary, variant):
 
 def test_no_submitted_module_runs_as_the_grader(boundary):
     """The kernel server and the grader never import from a student's folder."""
-    _, root, markers, _, _ = boundary
+    _, root, markers, _, _, _ = boundary
     assert sorted(os.listdir(markers)) == []
     text = json.dumps(printed_outputs(root, "shadowed_modules"))
     assert "STOLEN" not in text
 
 
 def test_forged_and_huge_records_are_refused_by_the_recheck(boundary):
-    _, root, _, peak_rss, _ = boundary
+    _, root, _, peak_rss, _, _ = boundary
     forged = cell_errors(root, ASSIGNMENT, "forged_records")
     rechecked = [name for name, message in forged.items() if "re-checked" in message]
     assert rechecked, f"the forgery should pass some tests in the kernel, and fail them in the re-check: {forged}"
@@ -445,7 +450,7 @@ def test_forged_and_huge_records_are_refused_by_the_recheck(boundary):
 
 
 def test_linked_submissions_are_refused_unread(boundary, instructor_secret):
-    run, root, _, _, _ = boundary
+    run, root, _, _, _, _ = boundary
     reasons = {
         "hard_link": "copy.ipynb is a hard link",
         "fifo": "pipe is a FIFO",
@@ -464,15 +469,15 @@ def test_linked_submissions_are_refused_unread(boundary, instructor_secret):
 
 def test_no_disk_is_filled_and_the_sandbox_is_left_clean(boundary):
     """fallocate, big writes, sparse files, many files and a 5000-deep tree land in the sandbox's capped tmpfs."""
-    run, root, _, _, lost = boundary
+    run, root, _, _, used, scratch = boundary
     _, filled = printed_json(root, "fills_its_sandbox", "FILLED ")
     assert filled["fallocated"] <= 4 * LIMITS.scratch_bytes and filled["written"] <= 4 * LIMITS.scratch_bytes, filled
     assert filled["depth"] == 5000
     if os.geteuid() == 0:
         assert filled["files"] < LIMITS.scratch_files
-    assert all(bytes_lost < 256 << 20 for bytes_lost in lost.values()), lost
+    assert all(size < 256 << 20 for size in used.values()), used
     assert "note:" not in run.stdout, "the wipe removed everything"
-    assert not list(Path(tempfile.gettempdir()).glob("course-grade-*")), "the workers' folder is removed"
+    assert not list(scratch.iterdir()), "the workers' folder is removed"
 
 
 def printed_outputs(root, student):
