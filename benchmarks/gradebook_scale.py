@@ -1,7 +1,7 @@
 """What a big class in the gradebook costs `course grade`: the same submissions, an empty course and a full one.
 
     .venv/bin/python -m benchmarks.gradebook_scale [--assignment NAME] [--class-size 3000] [--graded 16]
-                                                   [--rounds 3] [--jobs 2]     (from the repository root)
+                                                   [--rounds 5] [--jobs 2]     (from the repository root)
 
 Two copies of the course hold the same `--graded` varied submissions (benchmarks/autograde.py's mix).
 Each is graded once to warm up; then the full course's gradebook gets `--class-size` more graded
@@ -13,6 +13,7 @@ most 1.08x, with the same scores in both courses. The exit status is 1 when it i
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -89,10 +90,11 @@ def scale(assignment, size, graded, rounds, jobs, scratch):
         course_grade(root, assignment, jobs, scratch / "timings.json")  # warm-up: both gradebooks hold the graded
     gradebook = roots["full"] / "gradebook.db"
     fill_gradebook(gradebook, "student0000", size)
-    seconds = {name: [] for name in roots}
+    seconds, coordinator = {name: [] for name in roots}, {name: [] for name in roots}
     for _ in range(rounds):
         for name, root in roots.items():
             seconds[name].append(course_grade(root, assignment, jobs, scratch / "timings.json")[0])
+            coordinator[name].append(json.loads((scratch / "timings.json").read_text())["coordinator cpu"])
     empty, full = min(seconds["empty"]), min(seconds["full"])
     identical = cell_scores(roots["empty"], assignment) == {
         key: score for key, score in cell_scores(roots["full"], assignment).items() if not key[0].startswith("class")
@@ -102,6 +104,10 @@ def scale(assignment, size, graded, rounds, jobs, scratch):
     print(
         f"  beside {size} graded students ({gradebook.stat().st_size / 2**20:.1f} MB gradebook): "
         f"{full:7.2f} s  (rounds: {rounded(seconds['full'])})"
+    )
+    print(
+        f"  coordinator CPU, best round:                 {min(coordinator['empty']):7.2f} s empty, "
+        f"{min(coordinator['full']):.2f} s full (what a big class could cost)"
     )
     print(f"  full / empty:                                {full / empty:7.2f}x  (target <= {SCALE_TARGET:g}x)")
     print(f"  scores identical in both courses:            {'    yes' if identical else '     NO'}")
@@ -120,7 +126,7 @@ def main(argv=None):
     parser.add_argument("--assignment", default=ASSIGNMENTS[0], choices=ASSIGNMENTS)
     parser.add_argument("--class-size", type=int, default=3000)
     parser.add_argument("--graded", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gradebook-scale-") as scratch:
