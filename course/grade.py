@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .common import students_to_grade
-from .gradebook import check_gradebook, open_gradebook, recorded_assignment
+from .gradebook import check_gradebook, index_lookups, open_gradebook, recorded_assignment
 from .graders import grading_claims, in_turns
 from .limits import SubmissionLimits
 from .parallel import check_sandbox, grade_parallel
@@ -35,6 +35,7 @@ def grade(
     with grading_claims(api.coursedir.db_url, api.coursedir.course_id, f"course grade {assignment}") as claims:
         with open_gradebook(api) as gradebook:
             recorded_assignment(gradebook, assignment)
+            index_lookups(gradebook)
         apply_due_date(api, assignment)
         refused = refusals(api, assignment, students)
         for student, result in refused.items():

@@ -226,6 +226,28 @@ def build_gradebook(db_url: str, definition: Definition) -> None:
         gradebook.db.commit()
 
 
+# nbgrader's schema has no index on the columns a student's rows are looked up by: without these, each
+# lookup reads the rows of the whole class (benchmarks/gradebook_scale.py). Extra indexes change no row.
+LOOKUP_INDEXES = {
+    "submitted_assignment": "student_id",
+    "submitted_notebook": "assignment_id",
+    "grade": "notebook_id",
+    "comment": "notebook_id",
+}
+
+
+def index_lookups(gradebook: Gradebook) -> None:
+    """Add LOOKUP_INDEXES to the gradebook, once (a concurrent run that adds them first is fine)."""
+    for table, column in LOOKUP_INDEXES.items():
+        try:
+            gradebook.db.execute(
+                sqlalchemy.text(f"CREATE INDEX IF NOT EXISTS course_{table}_{column} ON {table} ({column})")
+            )
+            gradebook.db.commit()
+        except SQLAlchemyError:  # another run made it at the same moment
+            gradebook.db.rollback()
+
+
 def student_records(gradebook: Gradebook, assignment: str, students: Collection[str]) -> dict[str, Record]:
     """{student: their earlier grading} for those of `students` with a submission of `assignment` in the gradebook.
 
@@ -233,12 +255,10 @@ def student_records(gradebook: Gradebook, assignment: str, students: Collection[
     each grade's scores (manual scores and extra credit count in the late penalty, and a manual score
     makes nbgrader ask for a review).
     """
-    submissions = (
-        gradebook.db.query(SubmittedAssignment)
-        .join(Assignment)
-        .filter(Assignment.name == assignment, SubmittedAssignment.student_id.in_(list(students)))
-    )  # those students' rows alone: the class in the gradebook costs nothing (benchmarks/gradebook_scale.py)
-    return {submission.student_id: _record(submission) for submission in submissions}
+    # those students' rows alone: the class in the gradebook costs nothing (benchmarks/gradebook_scale.py)
+    return {
+        submission.student_id: _record(submission) for submission in _submissions_of(gradebook, assignment, students)
+    }
 
 
 def _record(submission: Any) -> Record:
@@ -302,12 +322,21 @@ def submission_total(submission: Any) -> Total:
 
 
 def student_totals(gradebook: Gradebook, assignment: str, students: Collection[str] | None = None) -> dict[str, Total]:
-    """{student: Total} of every graded submission of `assignment`, or of those among `students`."""
-    return {
-        submission.student.id: submission_total(submission)
-        for submission in gradebook.assignment_submissions(assignment)
-        if students is None or submission.student.id in students
-    }
+    """{student: Total} of every graded submission of `assignment`, or of those among `students` (read
+    alone: grade's summary of a few students costs the same in a class of thousands)."""
+    if students is None:
+        submissions = gradebook.assignment_submissions(assignment)
+    else:
+        submissions = _submissions_of(gradebook, assignment, students)
+    return {submission.student_id: submission_total(submission) for submission in submissions}
+
+
+def _submissions_of(gradebook: Gradebook, assignment: str, students: Collection[str]) -> Any:
+    return (
+        gradebook.db.query(SubmittedAssignment)
+        .join(Assignment)
+        .filter(Assignment.name == assignment, SubmittedAssignment.student_id.in_(list(students)))
+    )
 
 
 # ---- Copying a gradebook: to another database (course copy-gradebook), or as a worker's SQLite snapshot ----

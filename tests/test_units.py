@@ -712,3 +712,20 @@ def test_a_students_advisory_lock_is_the_same_in_every_run_and_course_bound():
     assert advisory_key("course-a", "ada") == advisory_key("course-a", "ada")
     assert advisory_key("course-a", "ada") != advisory_key("course-b", "ada") != advisory_key("course-a", "ben")
     assert -(2**63) <= advisory_key("course-a", "ada") < 2**63
+
+
+def test_the_gradebook_gets_its_lookup_indexes_once_and_keeps_its_rows(tmp_path):
+    import sqlalchemy
+    from nbgrader.api import Gradebook
+
+    from course.gradebook import LOOKUP_INDEXES, index_lookups
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        gradebook.add_student("ada")
+        index_lookups(gradebook)
+        index_lookups(gradebook)  # a second run finds them there
+        indexes = gradebook.db.execute(sqlalchemy.text("SELECT tbl_name, sql FROM sqlite_master WHERE type='index'"))
+        made = {table: sql for table, sql in indexes if sql and sql.startswith("CREATE INDEX course_")}
+        assert set(made) == set(LOOKUP_INDEXES) and all(LOOKUP_INDEXES[t] in sql for t, sql in made.items())
+        assert [student.id for student in gradebook.students] == ["ada"]
