@@ -55,6 +55,12 @@ def preflight(port):
             "the hub creates user accounts and starts servers as those users, which needs root: "
             "run `sudo make hub` (or sudo .venv/bin/python -m course hub)"
         )
+    closed = closed_to_others(Path(sys.executable).resolve())
+    if closed:
+        raise CourseError(
+            f"the users' servers cannot run {Path(sys.executable).resolve()}: {closed} is closed to other users; "
+            "build .venv from a Python every user can run (make clean && make PYTHON=/usr/bin/python3 hub)"
+        )
     if not PROXY.exists():
         raise CourseError(f"{PROXY} is missing: run `make hub`, which installs it with npm ci in hub/")
     for number in ports(port):
@@ -65,6 +71,14 @@ def preflight(port):
                 raise CourseError(
                     f"port {number} is in use: pass --port N (the hub takes N to N+2), or stop what uses it"
                 ) from None
+
+
+def closed_to_others(path):
+    """The first folder on the way to `path` (or `path` itself) that other users cannot pass, or None."""
+    for step in [*reversed(path.parents), path]:
+        if not step.stat().st_mode & 0o001:
+            return step
+    return None
 
 
 def ports(port):
