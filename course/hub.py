@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .common import CourseError
+from .samples import as_user, copy_course, python_folders
 
 COURSE_ID = "logistic-regression"
 STUDENTS_GROUP, GRADERS_GROUP = f"nbgrader-{COURSE_ID}", f"formgrade-{COURSE_ID}"
@@ -55,12 +56,6 @@ def preflight(port):
             "the hub creates user accounts and starts servers as those users, which needs root: "
             "run `sudo make hub` (or sudo .venv/bin/python -m course hub)"
         )
-    closed = closed_to_others(Path(sys.executable).resolve())
-    if closed:
-        raise CourseError(
-            f"the users' servers cannot run {Path(sys.executable).resolve()}: {closed} is closed to other users; "
-            "build .venv from a Python every user can run (make clean && make PYTHON=/usr/bin/python3 hub)"
-        )
     if not PROXY.exists():
         raise CourseError(f"{PROXY} is missing: run `make hub`, which installs it with npm ci in hub/")
     for number in ports(port):
@@ -71,14 +66,6 @@ def preflight(port):
                 raise CourseError(
                     f"port {number} is in use: pass --port N (the hub takes N to N+2), or stop what uses it"
                 ) from None
-
-
-def closed_to_others(path):
-    """The first folder on the way to `path` (or `path` itself) that other users cannot pass, or None."""
-    for step in [*reversed(path.parents), path]:
-        if not step.stat().st_mode & 0o001:
-            return step
-    return None
 
 
 def ports(port):
@@ -111,8 +98,6 @@ def instructor_course(instructor):
     account = pwd.getpwnam(instructor)
     root = Path(account.pw_dir) / COURSE_FOLDER
     if not (root / "nbgrader_config.py").exists():
-        from .samples import copy_course
-
         copy_course(REPO, root)
         subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(root)], check=True)
     return root
@@ -183,7 +168,9 @@ def configure(c, state, port, instructor, students):
         GRADERS_GROUP: {"users": [instructor]},
     }
 
-    c.JupyterHub.spawner_class = "localprocess"
+    CourseSpawner = course_spawner_class()
+    c.JupyterHub.spawner_class = CourseSpawner
+    c.CourseSpawner.reachable = [*python_folders(), str(state)]
     c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.env_keep = ["LANG", "LC_ALL"]
@@ -205,6 +192,42 @@ def configure(c, state, port, instructor, students):
         spawner.environment = {**spawner.environment, **environment}
 
     c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+
+def course_spawner_class():
+    """JupyterHub's LocalProcessSpawner, but the user's server starts through `as_user` (course/samples.py).
+
+    The venv's Python, or the one it was built from, may lie under a folder other users cannot
+    enter (pyenv's under /root, a clone in a 0700 folder), and so may the hub's state folder. So the
+    server starts as root in a private mount namespace where those folders are reachable (and the
+    rest of what they lay in is hidden), and setpriv then drops to the user. The process id stays
+    the server's (unshare, sh and setpriv each exec the next), so JupyterHub tracks and stops it
+    as usual; it still starts in the user's home, with their environment.
+    """
+    from jupyterhub.spawner import LocalProcessSpawner
+    from traitlets import List, Unicode
+
+    class CourseSpawner(LocalProcessSpawner):
+        reachable = List(Unicode(), help="Folders the user's server must reach").tag(config=True)
+
+        def make_preexec_fn(self, name):
+            home = pwd.getpwnam(name).pw_dir
+
+            def preexec():  # still root: setpriv switches to the user, after the mounts
+                os.chdir(home)
+
+            return preexec
+
+        async def start(self):
+            account = pwd.getpwnam(self.user.name)
+            command = self.cmd
+            self.cmd = as_user(command, (account.pw_uid, account.pw_gid), self.reachable, "--init-groups")
+            try:
+                return await super().start()
+            finally:
+                self.cmd = command
+
+    return CourseSpawner
 
 
 def write_config(state, port, instructor, students):
