@@ -31,7 +31,7 @@ import pytest
 from course import notebooks
 from course.samples import TYPICAL_MISTAKES, run_python
 
-from browser_support import LOAD, RUN, VIEWPORT, Notebook, chromium_session
+from browser_support import ARTIFACTS, LOAD, RUN, VIEWPORT, Notebook, chromium_session
 from conftest import REPO, reference_answers
 
 pytestmark = [
@@ -184,6 +184,17 @@ class Person:
 @pytest.fixture(scope="module")
 def people(browser, hub):
     return {}
+
+
+@pytest.fixture(autouse=True)
+def screenshots(request, people):
+    """After each test, a screenshot of each person's page in tests/browser-artifacts/hub-TEST-PERSON.png."""
+    yield
+    name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for short, someone in people.items():
+        if not someone.page.is_closed():
+            someone.page.screenshot(path=str(ARTIFACTS / f"hub-{name}-{short}.png"))
 
 
 def person(people, browser, hub, short):
@@ -373,7 +384,7 @@ def test_instructor_collects_grades_in_the_sandbox_and_grades_by_hand(hub, brows
 
     with Gradebook(f"sqlite:///{hub.course() / 'gradebook.db'}") as gradebook:
         ids = {
-            short: gradebook.find_submission_notebook(ASSIGNMENT, hub.user(short), ASSIGNMENT).id for short in SCORES
+            short: gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, hub.user(short)).id for short in SCORES
         }
     for short, score in SCORES.items():
         page.goto(f"{instructor.base()}/formgrader/submissions/{ids[short]}")
