@@ -184,7 +184,6 @@ def configure(c, state, port, instructor, students):
         environment = {
             "PATH": f"{BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
             "JUPYTER_CONFIG_PATH": str(state / "jupyter" / role),
-            "PYTHONFAULTHANDLER": "1",
         }
         if role == "instructor":
             course = instructor_course(instructor)

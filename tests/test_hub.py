@@ -276,9 +276,14 @@ def test_student_fetches_answers_validates_and_submits(hub, browser, people, sho
     page = student.page
     panel = open_assignment_list(page)
     panel.get_by_role("button", name="Fetch").click()
-    panel.locator("#fetched_assignments_list").get_by_text(ASSIGNMENT).first.wait_for(timeout=LOAD)
+    fetched = panel.locator("#fetched_assignments_list")
+    # The fetched assignment unfolds into its notebooks; clicking one opens it in Lab.
+    fetched.locator(".assignment-notebooks-link", has_text=ASSIGNMENT).click()
+    fetched.locator(".assignment-notebooks a", has_text=ASSIGNMENT).first.click()
+    notebook = Notebook(page, student, f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", short)
+    notebook.panel.wait_for(timeout=LOAD)
+    notebook.wait_for_kernel_idle(LOAD)
     release = notebooks.read(hub.course() / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    notebook = Notebook(page, student, f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", short).open()
     type_answers(notebook, release, answers_of(kind))
     notebook.run_all()
     notebook.wait_until_run_stopped()
