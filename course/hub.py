@@ -292,6 +292,7 @@ def run(state, port, students, prefix=""):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # also when started in the background, where a shell ignores it
     print(f"JupyterHub for {COURSE_ID} on http://127.0.0.1:{port}/ (state in {state}; Ctrl-C stops it)")
     for name, password in made.items():
         print(f"  new account {name}, password {password}  (shown only this once)")
