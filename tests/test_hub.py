@@ -394,6 +394,12 @@ def test_instructor_collects_grades_in_the_sandbox_and_grades_by_hand(hub, brows
         }
     for short, score in SCORES.items():
         page.goto(f"{instructor.base()}/formgrader/submissions/{ids[short]}")
+        # Formgrader binds the inputs once it has fetched the grades and comments; it would show
+        # (and keep) the gradebook's empty values over anything typed before.
+        page.wait_for_function(
+            "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+            " && formgrader.comments && formgrader.comments.loaded"
+        )
         page.locator(f"input.score#{WRITTEN}").fill(score)
         page.locator(f"textarea#{WRITTEN}-comment").fill(COMMENT)
         page.locator(f"textarea#{WRITTEN}-comment").press("Tab")
