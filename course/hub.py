@@ -171,6 +171,9 @@ def configure(c, state, port, instructor, students):
     CourseSpawner = course_spawner_class()
     c.JupyterHub.spawner_class = CourseSpawner
     c.CourseSpawner.reachable = [*python_folders(), str(state)]
+    # The course's clones (this one, and the one the venv was made in) hold the hidden tests and the
+    # solutions in source/: no user's server sees them, even where the clone is open to everyone.
+    c.CourseSpawner.hidden = course_clones()
     c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.env_keep = ["LANG", "LC_ALL"]
@@ -194,6 +197,14 @@ def configure(c, state, port, instructor, students):
     c.Spawner.pre_spawn_hook = pre_spawn_hook
 
 
+def course_clones():
+    """This repository, and the one the venv lies in when it is a clone of the course too."""
+    candidates = {REPO, Path(sys.prefix).resolve().parent}
+    return sorted(
+        str(path) for path in candidates if (path / "nbgrader_config.py").is_file() and (path / "source").is_dir()
+    )
+
+
 def course_spawner_class():
     """JupyterHub's LocalProcessSpawner, but the user's server starts through `as_user` (course/samples.py).
 
@@ -209,6 +220,9 @@ def course_spawner_class():
 
     class CourseSpawner(LocalProcessSpawner):
         reachable = List(Unicode(), help="Folders the user's server must reach").tag(config=True)
+        hidden = List(Unicode(), help="Folders the user's server must not see (what is reachable in them stays)").tag(
+            config=True
+        )
 
         def make_preexec_fn(self, name):
             home = pwd.getpwnam(name).pw_dir
@@ -221,7 +235,8 @@ def course_spawner_class():
         async def start(self):
             account = pwd.getpwnam(self.user.name)
             command = self.cmd
-            self.cmd = as_user(command, (account.pw_uid, account.pw_gid), self.reachable, "--init-groups")
+            user = (account.pw_uid, account.pw_gid)
+            self.cmd = as_user(command, user, self.reachable, "--init-groups", self.hidden)
             try:
                 return await super().start()
             finally:

@@ -146,27 +146,29 @@ def closed_folders(path):
     return [folder for folder in reversed(Path(path).parents) if not folder.stat().st_mode & 0o001]
 
 
-def as_user(command, user, reachable=(), groups="--clear-groups"):
+def as_user(command, user, reachable=(), groups="--clear-groups", hidden=()):
     """argv that runs `command` as `user` (uid, gid; needs root), able to reach each folder of `reachable`.
 
     In a private mount namespace, each folder above a reachable one that others cannot pass is
     covered by an empty tmpfs anyone may enter (which also hides the rest of it), and the reachable
-    folder is bind-mounted back at its own path. Then setpriv drops to the user. Nothing changes
+    folder is bind-mounted back at its own path. Each folder of `hidden` is covered by an empty
+    tmpfs too (what is reachable in it comes back). Then setpriv drops to the user. Nothing changes
     outside the namespace. Arguments added after the returned argv reach `command`. `groups` is
     setpriv's option for the supplementary groups (--init-groups needs an account in /etc/passwd).
     """
+    hidden = {Path(path).resolve() for path in hidden}
     folders = sorted({Path(path).resolve() for path in reachable}, key=lambda path: len(path.parts))
-    folders = [folder for folder in folders if closed_folders(folder)]
-    closed = {closed for folder in folders for closed in closed_folders(folder)}
+    folders = [folder for folder in folders if closed_folders(folder) or hidden & set(folder.parents)]
+    covered = hidden | {closed for folder in folders for closed in closed_folders(folder)}
     lines = ["set -e"]
     if folders:
         lines.append(f"mkdir -p {STAGE} && mount -t tmpfs -o mode=0700 course-stage {STAGE}")
     for number, folder in enumerate(folders):
-        if STAGE in folder.parents:
+        if STAGE == folder or STAGE in folder.parents:
             raise ValueError(f"{folder} lies in {STAGE}, which as_user needs for itself")
         lines.append(f"mkdir {STAGE}/{number} && mount --rbind {shlex.quote(str(folder))} {STAGE}/{number}")
     # Top down: a folder's tmpfs comes before what is mounted below it.
-    steps = [(folder, "-t tmpfs -o mode=0755 course-open") for folder in closed]
+    steps = [(folder, "-t tmpfs -o mode=0755 course-open") for folder in covered]
     steps += [(folder, f"--rbind {STAGE}/{number}") for number, folder in enumerate(folders)]
     for folder, source in sorted(steps, key=lambda step: (len(step[0].parts), "tmpfs" not in step[1])):
         lines.append(f"mkdir -p {shlex.quote(str(folder))} && mount {source} {shlex.quote(str(folder))}")

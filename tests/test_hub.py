@@ -354,16 +354,37 @@ def test_a_student_reaches_no_formgrader_no_inbound_and_no_other_server(hub, bro
     page.keyboard.press("Escape")
     assert student.status_of(f"/user/{other}/api/contents") in (302, 403, 404)
     assert student.status_of(f"/user/{hub.instructor}/formgrader") in (302, 403, 404)
-    account = pwd.getpwnam(student.name)
-    for path in [
-        hub.state / "exchange" / "logistic-regression" / "inbound",
-        Path(pwd.getpwnam(other).pw_dir),
-        hub.course(),
-        hub.state / "hub",
-    ]:
-        code = f"import os; p = {str(path)!r}; os.listdir(p) if os.path.isdir(p) else open(p).read()"
-        result = run_python(["-c", code], (account.pw_uid, account.pw_gid), reachable=[hub.state])
-        assert "PermissionError" in result.stderr, (path, result.stderr[-1000:])
+    # What the student's own server (and so their notebooks' kernels) sees, in its mount namespace.
+    home = Path(pwd.getpwnam(student.name).pw_dir)
+    refused = {
+        hub.state / "exchange" / "logistic-regression" / "inbound": "PermissionError",
+        Path(pwd.getpwnam(other).pw_dir): "PermissionError",
+        hub.course(): "PermissionError",
+        hub.state / "hub": "PermissionError",
+        REPO / "source": "FileNotFoundError",  # the clone the hub runs from is covered
+        home: None,  # the probe itself works: their own home
+    }
+    for path, error in refused.items():
+        result = in_server_of(student.name, f"import os; print(os.listdir({str(path)!r}))")
+        if error:
+            assert error in result.stderr, (path, result.stdout, result.stderr[-1000:])
+        else:
+            assert result.returncode == 0 and ASSIGNMENT in result.stdout, (path, result.stderr[-1000:])
+
+
+def in_server_of(name, code):
+    """Run Python `code` as `name` in the mount namespace of their server: what their notebooks see."""
+    import psutil
+
+    server = next(
+        process
+        for process in psutil.process_iter(["username", "cmdline"])
+        if process.info["username"] == name and "jupyterhub-singleuser" in " ".join(process.info["cmdline"] or [])
+    )
+    account = pwd.getpwnam(name)
+    switch = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", "--"]
+    command = ["nsenter", f"--target={server.pid}", "--mount", "--", *switch, sys.executable, "-c", code]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 # ---- 4. the instructor collects, grades in the sandbox, grades by hand, feedback ----
