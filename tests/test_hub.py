@@ -434,6 +434,8 @@ def test_instructor_collects_grades_in_the_sandbox_and_grades_by_hand(hub, brows
                 gradebook.db.expire_all()
                 time.sleep(0.3)
             assert grade.manual_score == float(score) and comment.manual_comment == COMMENT
+        page.locator(f"textarea#{WRITTEN}-comment").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"hub-formgrader-manual-grading-{short}.png"))
 
     page = formgrader(instructor)
     row = page.locator("tr", has_text=ASSIGNMENT).first
