@@ -2,8 +2,9 @@
 
 Accounts are real operating-system accounts, made on first use: one instructor and N students,
 each with a password generated here and printed once, checked by PAM. Every user's server runs as
-that user (JupyterHub's LocalProcessSpawner). nbgrader learns who belongs to the course from the
-hub's groups (its JupyterHubAuthPlugin): `nbgrader-logistic-regression` holds the students,
+that user (JupyterHub's LocalProcessSpawner, started through `as_user`: see course_spawner_class).
+nbgrader learns who belongs to the course from the hub's groups (its JupyterHubAuthPlugin):
+`nbgrader-logistic-regression` holds the students,
 `formgrade-logistic-regression` the graders. Students get the Assignment List and Validate; the
 instructor's server also runs Formgrader and Create Assignment, on a copy of this course in their
 home, where Formgrader's autograde button grades in the sandbox (course/plugins/sandboxed_autograde.py).
