@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all lint test test-fast demo lab release data grade feedback report export benchmark clean postgres-server
+.PHONY: all lint test test-fast demo lab hub release data grade feedback report export benchmark clean postgres-server
 
 all: test
 
@@ -40,6 +40,7 @@ NSS_WRAPPER := /usr/lib/x86_64-linux-gnu/libnss_wrapper.so
 BWRAP := /usr/bin/bwrap
 CHROMIUM := /usr/bin/chromium
 AXE := tests/node_modules/axe-core/axe.min.js
+PROXY := hub/node_modules/.bin/configurable-http-proxy
 
 $(NSS_WRAPPER):
 	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || ($(APT_INSTALL) libnss-wrapper)
@@ -58,13 +59,19 @@ $(AXE): tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# JupyterHub's proxy, pinned by hub/package-lock.json, into hub/node_modules (Node.js from Debian's npm).
+$(PROXY): hub/package.json hub/package-lock.json
+	command -v npm >/dev/null || ($(APT_INSTALL) npm)
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## lint: ruff's lint and format checks (pyproject.toml); `ruff format .` and `ruff check --fix .` fix most
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 ## test: lint, then unit, autograder, end-to-end and real-browser tests, plus nbval over source/ and notebooks/
-test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE) postgres-server
+test: lint $(NSS_WRAPPER) $(BWRAP) $(CHROMIUM) $(AXE) $(PROXY) postgres-server
 	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder tests source notebooks \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -98,6 +105,10 @@ benchmark: $(STAMP) $(BWRAP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --config=jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root)
 
+## hub: a real JupyterHub for the course on 127.0.0.1:8000 (as root: it makes the accounts; docs/hub.md); Ctrl-C stops it
+hub: $(STAMP) $(BWRAP) $(PROXY)
+	$(BIN)/python -m course hub $(if $(PORT),--port $(PORT)) $(if $(STUDENTS),--students $(STUDENTS))
+
 ## release: regenerate release/ from source/ (commit the result)
 release: $(STAMP)
 	for assignment in $$(ls source); do $(BIN)/python -m course generate $$assignment || exit 1; done
@@ -106,6 +117,6 @@ release: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python data/make_data.py
 
-## clean: remove the virtual environment, tests/node_modules and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
+## clean: remove the virtual environment, tests/ and hub/node_modules, the hub's state (.hub) and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
 clean:
-	rm -rf $(VENV) tests/node_modules gradebook.db gradebook.db.lock submitted autograded feedback reports grades.csv canvas_grades.csv
+	rm -rf $(VENV) tests/node_modules hub/node_modules .hub gradebook.db gradebook.db.lock submitted autograded feedback reports grades.csv canvas_grades.csv

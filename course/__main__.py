@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from .errors import CourseError
 
@@ -207,6 +208,12 @@ def command_demo(api, args):
     run_demo(api.coursedir.root, args.to)
 
 
+def command_hub(api, args):
+    from .hub import run
+
+    return run(Path(api.coursedir.root) / args.state, args.port, args.students, args.prefix)
+
+
 COMMANDS = [
     # name, function, help, takes an assignment, takes --student
     ("release", command_release, "Regenerate ASSIGNMENT from source and release it to the exchange.", True, False),
@@ -243,6 +250,13 @@ COMMANDS = [
         "demo",
         command_demo,
         "The whole path on sample students, in a demo course of its own (your course is not touched).",
+        False,
+        False,
+    ),
+    (
+        "hub",
+        command_hub,
+        "Start a JupyterHub for this course on 127.0.0.1, with an instructor and student accounts (needs root).",
         False,
         False,
     ),
@@ -301,6 +315,13 @@ def parser():
         )
     commands.choices["demo"].add_argument(
         "--to", metavar="DIR", help="a new folder for the demo course (default: a new temporary folder)"
+    )
+    hub = commands.choices["hub"]
+    hub.add_argument("--port", type=int, default=8000, help="the hub's port; it takes the next two too (default: 8000)")
+    hub.add_argument("--students", type=int, default=3, metavar="N", help="demo student accounts (default: 3)")
+    hub.add_argument("--prefix", default="", help="prefix of the account names (default: none)")
+    hub.add_argument(
+        "--state", default=".hub", metavar="DIR", help="the hub's state folder, from the course root (default: .hub)"
     )
     commands.choices["export"].add_argument(
         "--to", help="the CSV file, from the course root (default: grades.csv, or canvas_grades.csv for Canvas)"

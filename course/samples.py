@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from . import notebooks
@@ -76,6 +75,7 @@ print(f"Brier score {brier:.4f}; always predicting the base rate: {brier_baselin
     },
 }
 
+STAGE = Path("/mnt")  # in as_user's private mount namespace only: where reachable folders wait
 STUDENTS = {"ada": "perfect", "ben": "typical", "cy": "blank"}
 
 
@@ -120,28 +120,63 @@ def student_nbgrader(student, home, exchange, course_id, *args, user=None):
     return run_python(command, user, cwd=home, env=env)
 
 
-def run_python(args, user=None, **options):
+def run_python(args, user=None, reachable=(), **options):
     """Run this Python with `args`; as `user` (uid, gid; needs root) when given.
 
-    Another user may not be able to enter the folder this Python's virtual
-    environment lies in (a clone in a 0700 folder, or under a 0700 home). So,
-    in a private mount namespace, the environment is bind-mounted onto a fresh
-    folder anyone can enter, and the command runs from there.
+    Another user may not be able to reach this Python: its virtual environment or the interpreter
+    it was built from may lie under a folder closed to others (a clone in a 0700 folder, pyenv's
+    Python under /root). `as_user` opens them, and the folders in `reachable`, to that user alone.
     """
     options = {"capture_output": True, "text": True, "timeout": 600, **options}
     env = dict(options.pop("env", os.environ))
-    if user is None:
-        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        return subprocess.run([sys.executable, *args], env=env, **options)
-    with tempfile.TemporaryDirectory(prefix="course-python-") as stage:
-        Path(stage).chmod(0o755)
-        python = Path(stage) / Path(sys.executable).relative_to(sys.prefix)
-        env["PATH"] = str(python.parent) + os.pathsep + env.get("PATH", "")
-        inner = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", str(python), *args]
-        script = f"mount --bind {shlex.quote(sys.prefix)} {shlex.quote(stage)} && exec {shlex.join(inner)}"
-        return subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script], env=env, **options
-        )
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    command = [sys.executable, *args]
+    if user is not None:
+        command = as_user(command, user, [*python_folders(), *reachable])
+    return subprocess.run(command, env=env, **options)
+
+
+def python_folders():
+    """The folders this Python needs: its virtual environment and the installation it was made from."""
+    return [sys.prefix, sys.base_prefix]
+
+
+def closed_folders(path):
+    """The folders above `path` that other users cannot pass (no o+x for others), top first."""
+    return [folder for folder in reversed(Path(path).parents) if not folder.stat().st_mode & 0o001]
+
+
+def as_user(command, user, reachable=(), groups="--clear-groups", hidden=()):
+    """argv that runs `command` as `user` (uid, gid; needs root), able to reach each folder of `reachable`.
+
+    In a private mount namespace, each folder above a reachable one that others cannot pass is
+    covered by an empty tmpfs anyone may enter (which also hides the rest of it), and the reachable
+    folder is bind-mounted back at its own path. Each folder of `hidden` is covered by an empty
+    tmpfs too (what is reachable in it comes back). Then setpriv drops to the user. Nothing changes
+    outside the namespace. Arguments added after the returned argv reach `command`. `groups` is
+    setpriv's option for the supplementary groups (--init-groups needs an account in /etc/passwd).
+    """
+    hidden = {Path(path).resolve() for path in hidden}
+    folders = sorted({Path(path).resolve() for path in reachable}, key=lambda path: len(path.parts))
+    folders = [folder for folder in folders if closed_folders(folder) or hidden & set(folder.parents)]
+    covered = hidden | {closed for folder in folders for closed in closed_folders(folder)}
+    lines = ["set -e"]
+    if folders:
+        lines.append(f"mkdir -p {STAGE} && mount -t tmpfs -o mode=0700 course-stage {STAGE}")
+    for number, folder in enumerate(folders):
+        if STAGE == folder or STAGE in folder.parents:
+            raise ValueError(f"{folder} lies in {STAGE}, which as_user needs for itself")
+        lines.append(f"mkdir {STAGE}/{number} && mount --rbind {shlex.quote(str(folder))} {STAGE}/{number}")
+    # Top down: a folder's tmpfs comes before what is mounted below it.
+    steps = [(folder, "-t tmpfs -o mode=0755 course-open") for folder in covered]
+    steps += [(folder, f"--rbind {STAGE}/{number}") for number, folder in enumerate(folders)]
+    for folder, source in sorted(steps, key=lambda step: (len(step[0].parts), "tmpfs" not in step[1])):
+        lines.append(f"mkdir -p {shlex.quote(str(folder))} && mount {source} {shlex.quote(str(folder))}")
+    if folders:
+        lines.append(f"umount -l {STAGE}")
+    switch = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", groups, "--"]
+    lines.append(f'exec {shlex.join(switch)} "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(lines), "sh", *command]
 
 
 def named_user(student, user, home):

@@ -27,9 +27,14 @@ def due_dates(api):
 
 
 def apply_due_date(api, assignment):
-    """Record the configured due date of `assignment` in the gradebook; return it (or None)."""
+    """Record the configured due date of `assignment` in the gradebook; return the recorded one (or None).
+
+    With none configured, a due date set in Formgrader stays.
+    """
     due = due_dates(api).get(assignment)
     with open_gradebook(api) as gradebook:
-        recorded_assignment(gradebook, assignment)
+        recorded = recorded_assignment(gradebook, assignment)
+        if due is None:
+            return recorded.duedate
         gradebook.update_or_create_assignment(assignment, duedate=due)
     return due

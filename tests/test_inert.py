@@ -391,3 +391,22 @@ def test_formgrader_policy_takes_only_a_plain_host_from_the_host_header():
     forged = policy("x; script-src * 'unsafe-inline'", "/", body, "/formgrader")
     assert "*" not in forged and "unsafe-inline'" not in forged.split("script-src", 1)[1].split(";")[0], forged
     assert forged.count("script-src") == 1
+
+
+def test_formgrader_policy_leaves_a_304_to_the_policy_the_browser_has():
+    """A reload answered 304 reuses the cached page: a policy without its data-only scripts' hashes would break it."""
+    from types import SimpleNamespace
+
+    from tornado.httputil import HTTPHeaders
+
+    from course.plugins.formgrader_policy import policy_transform, source_hash
+
+    request = SimpleNamespace(path="/formgrader/manage_assignments", host="127.0.0.1:8888")
+    transform = policy_transform("/")(request)
+    page = b'<html><head><script>var base_url = "/";</script></head><body></body></html>'
+    headers = HTTPHeaders()
+    transform.transform_first_chunk(200, headers, page, True)
+    assert source_hash(b'var base_url = "/";') in headers["Content-Security-Policy"]
+    not_modified = HTTPHeaders()
+    transform.transform_first_chunk(304, not_modified, b"", True)
+    assert "Content-Security-Policy" not in not_modified

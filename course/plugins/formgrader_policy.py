@@ -96,7 +96,9 @@ def policy_transform(base_url):
             self.request = request
 
         def transform_first_chunk(self, status_code, headers, chunk, finishing):
-            if self.request.path.startswith(prefix):
+            # A 304 has no body: the browser keeps the page it has and the policy it came with
+            # (the same page, by its ETag), whose data-only scripts a policy made now would refuse.
+            if self.request.path.startswith(prefix) and status_code != 304:
                 # A response written in pieces gets no per-response hashes: its data-only scripts are
                 # refused, which may break it but lets nothing run.
                 body = chunk if finishing else b""

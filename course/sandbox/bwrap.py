@@ -40,14 +40,10 @@ def check_available():
     if bwrap is None:
         raise SandboxError(f"cannot sandbox student code: bubblewrap (bwrap) is not installed. {HOW_TO_ENABLE}")
     uid, gid = sandbox_user()
+    # As root, try it as the user kernels run as; any other user is that user already (and may not setgroups).
+    switch = {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
     trial = subprocess.run(
-        [bwrap, *ISOLATION, "--ro-bind", "/", "/", "true"],
-        capture_output=True,
-        text=True,
-        user=uid,
-        group=gid,
-        extra_groups=[],
-        timeout=30,
+        [bwrap, *ISOLATION, "--ro-bind", "/", "/", "true"], capture_output=True, text=True, timeout=30, **switch
     )
     if trial.returncode != 0:
         raise SandboxError(
