@@ -34,6 +34,7 @@ from course.samples import TYPICAL_MISTAKES, run_python
 
 from browser_support import ARTIFACTS, LOAD, RUN, VIEWPORT, Notebook, chromium_session
 from conftest import REPO, reference_answers
+from inert import FLAG, WRITTEN_TEXT, act, output_payloads, written_answer
 
 pytestmark = [
     pytest.mark.slow,
@@ -329,8 +330,14 @@ def test_intruder_submits_from_the_command_line(hub):
     assert fetched.returncode == 0, fetched.stderr[-2000:]
     release = notebooks.read(Path(account.pw_dir) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     first = next(notebooks.grade_id(cell) for cell in release.cells if notebooks.is_answer_cell(cell))
+    answers = {
+        first: INTRUDER.format(patterns=patterns),
+        # script for the instructor's browser (tests/inert.py): Formgrader must show it inert
+        WRITTEN: written_answer(),
+        "accuracy": output_payloads(),
+    }
     notebooks.write(
-        notebooks.fill(release, {first: INTRUDER.format(patterns=patterns)}),
+        notebooks.fill(release, answers),
         Path(account.pw_dir) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
     )
     submitted = run_python(["-m", "nbgrader", "submit", ASSIGNMENT, *plain], user, **reach)
@@ -437,12 +444,31 @@ def test_instructor_collects_grades_in_the_sandbox_and_grades_by_hand(hub, brows
         page.locator(f"textarea#{WRITTEN}-comment").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"hub-formgrader-manual-grading-{short}.png"))
 
+    assert_formgrader_shows_the_intruder_inert(instructor, page, hub)
+
     page = formgrader(instructor)
     row = page.locator("tr", has_text=ASSIGNMENT).first
     row.locator(".generate-feedback a").click()
     close_success(page, "Successfully generated feedback")
     row.locator(".release-feedback a").click()
     close_success(page, "Successfully released feedback")
+
+
+def assert_formgrader_shows_the_intruder_inert(instructor, page, hub):
+    """The intruder's written answer and outputs carry script (tests/inert.py): in the instructor's
+    Formgrader none of it runs, though the same code run by the page itself does."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{hub.course() / 'gradebook.db'}") as gradebook:
+        intruder = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, hub.user("student3")).id
+    page.goto(f"{instructor.base()}/formgrader/submissions/{intruder}")
+    page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded")
+    page.get_by_text(WRITTEN_TEXT).wait_for()
+    page.wait_for_load_state("networkidle", timeout=LOAD)
+    assert page.evaluate(f"window.{FLAG} || []") == [], "a payload of the intruder ran in Formgrader"
+    page.screenshot(path=str(ARTIFACTS / "hub-formgrader-intruder.png"))
+    page.evaluate(act("control"))  # the check sees a payload that does run
+    assert page.evaluate(f"window.{FLAG} || []") == ["control"]
 
 
 # ---- 5. students read their feedback ----
