@@ -42,6 +42,8 @@ INSTRUCTOR_ONLY_LAB = [
     "@jupyter/nbgrader:course-list",
 ]
 COURSE_EXTENSIONS = ["course.plugins.formgrader_policy", "course.plugins.sandboxed_autograde"]
+# Nobody is asked to be notified of Jupyter's news: a pop-up over the notebook, and a request off the machine.
+NEWS = "@jupyterlab/apputils-extension:announcements"
 STOP_SECONDS = 30  # for the hub to stop its servers, before what is left is killed
 
 
@@ -122,12 +124,12 @@ def write_state(state, instructor):
         "student": {
             "nbgrader": nbgrader,
             "server": dict.fromkeys(INSTRUCTOR_ONLY_SERVER, False),
-            "lab": dict.fromkeys(INSTRUCTOR_ONLY_LAB, True),
+            "lab": dict.fromkeys([*INSTRUCTOR_ONLY_LAB, NEWS], True),
         },
         "instructor": {
             "nbgrader": [*nbgrader, f"c.CourseDirectory.root = {str(instructor_course(instructor))!r}"],
             "server": dict.fromkeys(COURSE_EXTENSIONS, True),
-            "lab": {},
+            "lab": {NEWS: True},
         },
     }
     for role, parts in roles.items():
