@@ -220,3 +220,37 @@ def test_options_after_the_command_from_another_folder(tmp_path):
     assert release.returncode == 1 and release.stderr.strip() == (
         f"error: the exchange root {exchange} does not exist: create it or set c.Exchange.root"
     )
+
+
+@pytest.fixture
+def busy_port():
+    """A port something else listens on."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("why", ["port in use", "not root", "no proxy"])
+def test_hub_refuses_in_one_line_and_makes_nothing(fresh_course, busy_port, why, monkeypatch, capsys, tmp_path):
+    """`course hub` stops before it makes an account or a state folder, saying what to do."""
+    from course import hub
+
+    if why == "not root":
+        monkeypatch.setattr(hub.os, "geteuid", lambda: 1000)
+    else:
+        monkeypatch.setattr(hub.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(hub, "PROXY", tmp_path / "missing" if why == "no proxy" else Path(sys.executable))
+    monkeypatch.setattr(hub, "ensure_accounts", lambda names: pytest.fail("an account was made"))
+    before = snapshot(fresh_course)
+    assert main(["--root", str(fresh_course), "hub", "--port", str(busy_port)]) == 1
+    stderr = capsys.readouterr().err
+    expected = {
+        "port in use": f"port {busy_port} is in use: pass --port N",
+        "not root": "needs root: run `sudo make hub`",
+        "no proxy": "is missing: run `make hub`",
+    }[why]
+    assert stderr.startswith("error: ") and expected in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert snapshot(fresh_course) == before and not (fresh_course / ".hub").exists()
