@@ -729,3 +729,18 @@ def test_the_gradebook_gets_its_lookup_indexes_once_and_keeps_its_rows(tmp_path)
         made = {table: sql for table, sql in indexes if sql and sql.startswith("CREATE INDEX course_")}
         assert set(made) == set(LOOKUP_INDEXES) and all(LOOKUP_INDEXES[t] in sql for t, sql in made.items())
         assert [student.id for student in gradebook.students] == ["ada"]
+
+
+def test_formgraders_autograde_route_never_passes_a_name_as_an_option(monkeypatch):
+    """The sandboxed autograde route runs `course grade`; names from its URL cannot turn into flags."""
+    import asyncio
+
+    from course.plugins import sandboxed_autograde
+
+    async def no_process(*argv, **options):
+        raise AssertionError(f"a process was started: {argv}")
+
+    monkeypatch.setattr(sandboxed_autograde.asyncio, "create_subprocess_exec", no_process)
+    for assignment, student in (("--no-sandbox", "ada"), ("logistic_regression", "--no-sandbox")):
+        result = asyncio.run(sandboxed_autograde.course_grade("/course", assignment, student))
+        assert result["success"] is False and "not an assignment and a student" in result["error"]

@@ -21,7 +21,12 @@ ROUTE = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
 
 
 async def course_grade(root, assignment, student):
-    """Run `course grade` on one student; return nbgrader's result dict (success, log, error)."""
+    """Run `course grade` on one student; return nbgrader's result dict (success, log, error).
+
+    Names come from the URL: one that would read as an option (`--no-sandbox`) is refused unrun.
+    """
+    if assignment.startswith("-") or student.startswith("-"):
+        return {"success": False, "log": "", "error": f"not an assignment and a student: {assignment!r}, {student!r}"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -30,8 +35,7 @@ async def course_grade(root, assignment, student):
         root,
         "grade",
         assignment,
-        "--student",
-        student,
+        f"--student={student}",
         "--jobs",
         "1",
         cwd=root,  # python -m course imports the course package of the course it grades
