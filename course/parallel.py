@@ -372,7 +372,7 @@ def on_local_workers(
         queue, in_flight = list(students), []
         while queue:
             unsent = []
-            with pool(jobs) as workers:
+            with pool(min(jobs, len(queue))) as workers:  # a sandbox costs seconds of CPU: none spare
                 for student, outcome in outcomes(workers, queue, payload, sandboxed, 2 * jobs):
                     if isinstance(outcome, NotSent):
                         unsent.append(student)

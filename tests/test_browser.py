@@ -17,11 +17,13 @@ notebook's own content as Lab renders it, and no serious or critical one in Lab 
 docs/accessibility.md does not list as JupyterLab's. Lab is the same for every assignment, and
 test_accessibility.py audits every assignment's text in its feedback page.
 
-Every test leaves a screenshot in tests/browser-artifacts/ (git-ignored), and a Playwright trace
-there when it fails (`playwright show-trace <file>`, on a machine with a display).
+Every test leaves a screenshot in tests/browser-artifacts/ (git-ignored) and, when it fails, prints
+the tail of Lab's log. With COURSE_BROWSER_TRACE=1 a failing test also leaves a Playwright trace there
+(`playwright show-trace <file>`, on a machine with a display).
 """
 
 import json
+import os
 import re
 
 import nbformat
@@ -104,16 +106,22 @@ def browser():
     yield from chromium_session()
 
 
+# Playwright's trace (a DOM snapshot and a screenshot at every step) costs about a third of these tests'
+# CPU, so it is recorded only when asked for: COURSE_BROWSER_TRACE=1 keeps a failing test's trace.
+TRACE = os.environ.get("COURSE_BROWSER_TRACE") == "1"
+
+
 @pytest.fixture
 def page(request, browser, lab):
-    """A fresh browser context, traced; a screenshot always, the trace kept only on failure."""
+    """A fresh browser context; a screenshot always, the Lab log and (with TRACE) the trace on failure."""
     name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     trace = ARTIFACTS / f"{name}-trace.zip"
     trace.unlink(missing_ok=True)
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(RUN)
-    context.tracing.start(title=name, screenshots=True, snapshots=True)
+    if TRACE:
+        context.tracing.start(title=name, screenshots=True, snapshots=True)
     page = context.new_page()
     page.workspace = name  # a Lab workspace per test: no notebook reopens from an earlier test
     failed_before = request.session.testsfailed
@@ -123,11 +131,14 @@ def page(request, browser, lab):
         try:
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
         finally:
-            if request.session.testsfailed > failed_before:
-                context.tracing.stop(path=str(trace))
-                print(f"Playwright trace: {trace}\n--- jupyter lab log (tail) ---\n{lab.log_tail()}")
-            else:
-                context.tracing.stop()
+            failed = request.session.testsfailed > failed_before
+            if TRACE:
+                context.tracing.stop(path=str(trace) if failed else None)
+            if failed:
+                print(
+                    f"Playwright trace: {trace if TRACE else 'rerun with COURSE_BROWSER_TRACE=1'}\n"
+                    f"--- jupyter lab log (tail) ---\n{lab.log_tail()}"
+                )
             context.close()
             lab.shutdown_kernels()
 

@@ -98,8 +98,12 @@ report["uid"] = os.getuid()
 report["cwd"] = os.getcwd()
 report["stop the kernel server"] = outcome(lambda: os.kill(1, 19))  # SIGSTOP: ignored by the sandbox's PID 1
 print("{marker}" + json.dumps(report))
-
-# Leave things behind for the next student graded in this sandbox.
+"""
+# Left behind for the next student graded in this sandbox, in the notebook's last cell: a fork bomb
+# spins on every core until its kernel ends, and would otherwise slow the rest of the notebook (and
+# everything else on the machine) to a crawl.
+LEAVE_BEHIND = """\
+import os, subprocess, sys
 for path in ("/tmp/planted", "/dev/shm/planted", "/scratch/planted"):
     open(path, "w").write("left behind")
 os.makedirs("/scratch/home/locked/deeper")
@@ -133,9 +137,13 @@ def tree_digest(folder):
     return digest.hexdigest()
 
 
-def insert_cells(*sources):
+def insert_cells(*sources, last=None):
+    """An edit that inserts code cells after the first, and `last` at the end."""
+
     def edit(notebook):
         notebook.cells[1:1] = [new_code_cell(source) for source in sources]
+        if last is not None:
+            notebook.cells.append(new_code_cell(last))
 
     return edit
 
@@ -177,7 +185,7 @@ def attacked(tmp_path_factory, instructor_secret):
         root,
         ASSIGNMENT,
         [
-            Variant("intruder", {}, edit=insert_cells(FLOOD, attack)),
+            Variant("intruder", {}, edit=insert_cells(FLOOD, attack, last=LEAVE_BEHIND.format(bomb=BOMB))),
             Variant("victim", {}),
             Variant("zz_prober", {}, edit=insert_cells(PROBE)),
         ],

@@ -275,6 +275,22 @@ def test_a_killed_worker_costs_only_the_student_who_kills_it(fake_wait, monkeypa
     assert all(pool.peak <= 4 for pool in pools), "at most two per worker in flight"
 
 
+def test_no_more_workers_than_students(fake_wait, monkeypatch):
+    """Each worker starts a sandbox, seconds of CPU: a class of one gets one worker, whatever --jobs says."""
+    pools = []
+
+    def make_pool(max_workers, initializer=None, initargs=()):
+        pools.append(FakePool(max_workers))
+        return pools[-1]
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", make_pool)
+    alone = dict(parallel.on_local_workers(4, ["only"], lambda student: {"student": student}, False))
+    assert alone == {"only": {"graded": "only", "sandboxed": False}}
+    many = dict(parallel.on_local_workers(2, list("abcde"), lambda student: {"student": student}, False))
+    assert len(many) == 5
+    assert [pool.max_workers for pool in pools] == [1, 2]
+
+
 # ---- feedback: one nbgrader run for the class, then each student it left without a page alone
 
 
