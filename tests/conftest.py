@@ -202,7 +202,8 @@ HONEST = Variant("zz_honest_student", {})  # graded after every hostile one, in 
 # release and these catalogue variants (by index: the first, a realistic mistake, and the last, a right
 # answer written another way, in every catalogue) are also graded by stock `nbgrader autograde`
 # (graded_submissions); test_parallel compares them cell by cell. Stock grading costs about 6.6 s of CPU
-# a notebook, so the suite keeps this set small; the hostile notebooks cover the rest of the ground.
+# a notebook, so the suite keeps this set small: the other variants are graded by `course grade` alone
+# (graded_catalogue), each against its expected scores and message (test_autograde.py).
 PARITY_INDICES = (0, -1)
 
 
