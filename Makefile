@@ -119,4 +119,4 @@ data: $(STAMP)
 
 ## clean: remove the virtual environment, tests/ and hub/node_modules, the hub's state (.hub) and the course's grading state (gradebook, submissions, feedback, reports, grades.csv)
 clean:
-	rm -rf $(VENV) tests/node_modules hub/node_modules .hub gradebook.db gradebook.db.lock submitted autograded feedback reports grades.csv canvas_grades.csv
+	rm -rf $(VENV) tests/node_modules hub/node_modules .hub gradebook.db gradebook.db.lock submitted autograded feedback reports grades.csv canvas_grades.csv .course-serve.json

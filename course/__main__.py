@@ -202,6 +202,15 @@ def command_released(api, args):
     print("\n".join(released))
 
 
+def command_serve(api, args):
+    from .serve import serve
+
+    try:
+        serve(api, args.jobs, main, args.assignments)
+    except KeyboardInterrupt:
+        print("resident grader stopped", file=sys.stderr)
+
+
 def command_demo(api, args):
     from .demo import run_demo
 
@@ -247,6 +256,13 @@ COMMANDS = [
         False,
     ),
     (
+        "serve",
+        command_serve,
+        "Keep warm grading workers for this course: `course grade` grades with them while this runs.",
+        False,
+        False,
+    ),
+    (
         "demo",
         command_demo,
         "The whole path on sample students, in a demo course of its own (your course is not touched).",
@@ -285,13 +301,14 @@ def parser():
             command.add_argument("assignment")
         if takes_students:
             command.add_argument("--student", nargs="+", metavar="ID", help="only these students")
-    commands.choices["grade"].add_argument(
-        "--jobs",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="grade N students at once in worker processes (default: the number of cores; 1: one by one)",
-    )
+    for name in ("grade", "serve"):
+        commands.choices[name].add_argument(
+            "--jobs",
+            type=int,
+            default=os.cpu_count() or 1,
+            metavar="N",
+            help="grade N students at once in worker processes (default: the number of cores; 1: one by one)",
+        )
     commands.choices["grade"].add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -306,6 +323,13 @@ def parser():
         "--no-sandbox",
         action="store_true",
         help="run student code unsandboxed, as you (unsafe: it can read the hidden tests and the gradebook)",
+    )
+    commands.choices["serve"].add_argument(
+        "assignments",
+        nargs="*",
+        metavar="ASSIGNMENT",
+        help="warm the workers up by grading these assignments' reference solutions, results thrown away "
+        "(default: every assignment in the gradebook)",
     )
     for name in ("feedback", "return"):
         commands.choices[name].add_argument(
@@ -353,9 +377,22 @@ def parser():
     return main
 
 
+def resident_options(args):
+    """What a resident grader needs of `course grade`'s options (its own workers stand for --jobs)."""
+    timings = str(Path(args.timings).resolve()) if args.timings else None
+    return {"assignment": args.assignment, "student": args.student, "timings": timings}
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
-    early = args.function is command_grade and not args.no_sandbox and not args.scheduler
+    local = args.function is command_grade and not args.no_sandbox and not args.scheduler
+    if local:  # the course's resident grader (`course serve`), if one runs as this user, grades instead
+        from .serve import grade_with_server, serving
+
+        status = grade_with_server(args.root, resident_options(args))
+        if status is not None:
+            return status
+    early = local and not serving
     if early:  # its kernel server imports its libraries while this process imports nbgrader's
         from .parallel import start_early_sandbox
 

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import queue
 import resource
+import signal
 import tempfile
 import threading
 import time
@@ -358,16 +359,15 @@ def on_local_workers(
 
         import_recheck_libraries()  # once, while the early sandbox's server imports its own: workers inherit them
 
-        def pool(workers):  # workers keep their temporary files here: gone even if a worker is killed
-            executor = ProcessPoolExecutor(
-                max_workers=workers,
-                initializer=start_worker,
-                initargs=(scratch, sandbox_limits if sandboxed else None),
-            )
-            executor.submit(os.getpid)  # forks the workers now: their sandboxes start while the first payloads are made
+        def fresh(workers):  # workers keep their temporary files here: gone even if a worker is killed
+            executor = new_pool(workers, scratch, sandbox_limits if sandboxed else None)
             if _early is not None:  # forked: its worker has it, and the coordinator's copies go
                 _early.release()
             return executor
+
+        def pool(workers):  # `course serve`'s warm workers, when this run is theirs and they are whole
+            resident = _resident.pool() if _resident is not None and sandboxed else None
+            return contextlib.nullcontext(resident) if resident is not None else fresh(workers)
 
         queue, in_flight = list(students), []
         while queue:
@@ -386,7 +386,7 @@ def on_local_workers(
                 unsent = []
             queue = unsent
         for student in in_flight:
-            with pool(1) as worker:
+            with fresh(1) as worker:
                 for _, outcome in outcomes(worker, [student], payload, sandboxed, 1):
                     yield (
                         student,
@@ -399,6 +399,114 @@ def on_local_workers(
     finally:
         discard_early_sandbox()
         remove_quietly(scratch)
+
+
+def new_pool(workers: int, scratch: str, sandbox_limits: dict[str, int] | None, ready: Any = None) -> Executor:
+    """`workers` worker processes, forked now: their sandboxes start while the first payloads are made."""
+    executor = ProcessPoolExecutor(
+        max_workers=workers, initializer=start_worker, initargs=(scratch, sandbox_limits, ready)
+    )
+    executor.submit(os.getpid)
+    return executor
+
+
+class ResidentWorkers:
+    """`course serve`'s workers (course/serve.py): forked once and kept, with their warm sandboxes and
+    private courses, for every `course grade` run it answers; forked again when a killed worker breaks
+    the pool. While they exist, on_local_workers grades sandboxed runs with them."""
+
+    def __init__(self, jobs: int, sandbox_limits: dict[str, int]) -> None:
+        self.jobs, self.sandbox_limits = jobs, sandbox_limits
+        self.scratch = tempfile.mkdtemp(prefix="course-serve-workers-")
+        Path(self.scratch).chmod(0o711)  # the sandbox's user binds folders from in here
+        self.warm = multiprocessing.get_context("fork").Semaphore(0)  # released by each worker once warm
+        self.executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ResidentWorkers:
+        global _resident
+        from . import worker  # noqa: F401  (nbgrader's autograder: the workers inherit it)
+
+        import_recheck_libraries()
+        _resident = self
+        self.refresh()
+        return self
+
+    def pool(self) -> ProcessPoolExecutor | None:
+        """The live pool; None once a killed worker broke it (refresh() forks it again, between runs)."""
+        if self.executor is None or self.executor._broken:
+            return None
+        return self.executor
+
+    def refresh(self) -> None:
+        """Fork the pool again if it broke: never during a run, whose workers would keep the gradebook's
+        claim (course/graders.py) open after it ends."""
+        if self.executor is not None and self.executor._broken:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+        if self.executor is None:
+            self.executor = new_pool(self.jobs, self.scratch, self.sandbox_limits, self.warm)
+
+    def warm_up(self, api: NbGraderAPI, assignments: list[str] | None = None) -> None:
+        """Grade the reference solution of each of `assignments` (default: every assignment in the gradebook)
+        once in every worker, the results thrown away: nbgrader's pipeline, the private courses and the
+        re-check are warm before the first student.
+
+        Nothing is written to the course; a warm-up that fails only leaves that worker colder.
+        """
+        from nbformat import writes
+
+        from . import notebooks
+        from .gradebook import open_gradebook
+        from .worker import course_digest
+
+        if not assignments:
+            with open_gradebook(api) as gradebook:
+                assignments = sorted(assignment.name for assignment in gradebook.assignments)
+        futures = []
+        for assignment in assignments:
+            with contextlib.suppress(Exception):  # say, a released assignment whose source is gone
+                world = assignment_world(api, assignment)
+                root = Path(api.coursedir.root)
+                submission = {
+                    release.name: writes(
+                        notebooks.fill(
+                            notebooks.read(release),
+                            notebooks.solutions(
+                                notebooks.read(root / api.coursedir.source_directory / assignment / release.name),
+                                api.config,
+                            ),
+                        )
+                    ).encode()
+                    for release in sorted((root / api.coursedir.release_directory / assignment).glob("*.ipynb"))
+                }
+                payload = {
+                    "assignment": assignment,
+                    "student": "course-serve-warm-up",
+                    "course": world,
+                    "digest": course_digest(world),
+                    "submission": submission,
+                    "record": None,
+                    "sandbox_limits": self.sandbox_limits,
+                }
+                futures += [self.executor.submit(grade_payload, payload) for _ in range(self.jobs)]
+        for future in futures:
+            with contextlib.suppress(Exception):
+                future.result()
+
+    def wait_warm(self, timeout: float = 120.0) -> None:
+        """Until every worker has its sandbox ready (or could not start one: its first student will say why)."""
+        for _ in range(self.jobs):
+            self.warm.acquire(timeout=timeout)
+
+    def __exit__(self, *_: Any) -> None:
+        global _resident
+        _resident = None
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        remove_quietly(self.scratch)
+
+
+_resident: ResidentWorkers | None = None
 
 
 def use_temporary_folder(folder: str) -> None:
@@ -416,11 +524,15 @@ def import_recheck_libraries() -> None:
             importlib.import_module(name)
 
 
-def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None) -> None:
+def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None, ready: Any = None) -> None:
     """Pool initializer: temporary files under `folder`; the sandbox started at once (or taken from the
     coordinator), while the coordinator gets the first students ready; the re-check's libraries, which
-    a local worker inherits, imported in a thread where they are not (a Dask worker's own pool)."""
+    a local worker inherits, imported in a thread where they are not (a Dask worker's own pool).
+    `ready`, a semaphore, is released once the sandbox is ready (or could not start)."""
     use_temporary_folder(folder)
+    if ready is not None:  # a resident worker: Ctrl-C and SIGTERM are for its server, which stops it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Thread(target=import_recheck_libraries, name="import-recheck-libraries", daemon=True).start()
     taken = take_early_sandbox()
     if sandbox_limits is not None:
@@ -428,6 +540,8 @@ def start_worker(folder: str, sandbox_limits: dict[str, int] | None = None) -> N
             warm_sandbox(sandbox_limits, taken)
     elif taken is not None:
         taken.release()
+    if ready is not None:
+        ready.release()
 
 
 def check_sandbox() -> None:

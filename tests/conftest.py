@@ -71,6 +71,7 @@ LONGEST_FIRST = [
     "test_benchmark.py",
     "test_report.py",
     "test_feedback.py",
+    "test_serve.py",
     "test_graders.py",
     "test_robustness.py",
 ]

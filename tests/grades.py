@@ -34,3 +34,15 @@ def autograded_cells(root, assignment, student, notebook=None):
         if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
     }
     return {name: value for name, value in cell_scores(root, assignment, student, notebook).items() if name in tests}
+
+
+def cell_results(root, assignment):
+    """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty} of a gradebook."""
+    cells, penalties = {}, {}
+    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+        for submission in gradebook.assignment_submissions(assignment):
+            penalties[submission.student.id] = submission.late_submission_penalty
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    cells[submission.student.id, grade.name] = (grade.auto_score, grade.needs_manual_grade)
+    return cells, penalties

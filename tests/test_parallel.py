@@ -22,6 +22,7 @@ from conftest import (
     parity_variants,
     submit_variants,
 )
+from grades import cell_results
 from hostile import HOSTILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -45,18 +46,6 @@ GRADED = {
     "dask": [v for v in [Variant(REFERENCE, {}), *CATALOGUES[ASSIGNMENT], *STUDENTS] if v.name in DASK_NAMES],
 }
 BIN = os.path.dirname(sys.executable)
-
-
-def cell_results(root, assignment=ASSIGNMENT):
-    """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty} of a gradebook."""
-    cells, penalties = {}, {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        for submission in gradebook.assignment_submissions(assignment):
-            penalties[submission.student.id] = submission.late_submission_penalty
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    cells[submission.student.id, grade.name] = (grade.auto_score, grade.needs_manual_grade)
-    return cells, penalties
 
 
 def stock_results(graded_submissions, students, assignment=ASSIGNMENT):
@@ -160,7 +149,7 @@ def test_grades_are_identical_to_stock_nbgrader(graded, how):
     stock_cells, stock_penalties = roots["stock"]
     stock_cells = {key: value for key, value in stock_cells.items() if key[0] in names}
     stock_penalties = {key: value for key, value in stock_penalties.items() if key in names}
-    cells, penalties = cell_results(roots[how])
+    cells, penalties = cell_results(roots[how], ASSIGNMENT)
     assert len(stock_cells) == len(GRADED[how]) * 12 and len(stock_penalties) == len(GRADED[how])
     assert {k: v for k, v in cells.items() if k[0] != "broken"} == stock_cells, runs[how].stdout[-2000:]
     assert {k: v for k, v in penalties.items() if k != "broken"} == stock_penalties
@@ -256,7 +245,7 @@ def test_a_killed_worker_costs_nobody_else(tmp_path):
     stdout, stderr = run.communicate(timeout=600)
     assert run.returncode == 0, stdout[-2000:] + stderr[-2000:]
     assert "graded 4 of 4 submissions" in stdout
-    cells, _ = cell_results(tmp_path)
+    cells, _ = cell_results(tmp_path, ASSIGNMENT)
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
         maxima = {cell.name: cell.max_score for cell in gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells}
     assert {(student, cell): score for (student, cell), (score, _) in cells.items() if cell != "reflection"} == {

@@ -760,3 +760,76 @@ def test_formgraders_autograde_route_never_passes_a_name_as_an_option(monkeypatc
     for assignment, student in (("--no-sandbox", "ada"), ("logistic_regression", "--no-sandbox")):
         result = asyncio.run(sandboxed_autograde.course_grade("/course", assignment, student))
         assert result["success"] is False and "not an assignment and a student" in result["error"]
+
+
+# ---- course/serve.py: the resident grader's client and what it runs ----
+
+
+def test_a_resident_grader_runs_a_grade_command_line_and_nothing_else():
+    from course.serve import grade_argv
+
+    options = {"assignment": "a", "student": ["s1", "s2"], "timings": "/t.json", "no_sandbox": True, "jobs": 99}
+    assert grade_argv(Path("/c"), options) == [
+        "--root",
+        "/c",
+        "grade",
+        "a",
+        "--student",
+        "s1",
+        "s2",
+        "--timings",
+        "/t.json",
+    ]
+    assert grade_argv(Path("/c"), {"assignment": "a"}) == ["--root", "/c", "grade", "a"]
+
+
+def test_output_to_a_client_that_went_away_is_dropped_and_the_run_goes_on():
+    from course.serve import Relay
+
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    relay = Relay(ours, "stdout")
+    assert relay.write("a line\n" * 100_000) == 700_000  # no BrokenPipeError
+    assert relay.conn is None and relay.write("more\n") == 5
+    ours.close()
+
+
+@pytest.mark.parametrize("record", [None, "not json", '{"socket": 5}', '{"socket": "/nonexistent/grader.sock"}', "[]"])
+def test_without_a_usable_record_course_grade_grades_itself(tmp_path, record):
+    from course.serve import SERVER_RECORD, grade_with_server
+
+    if record is not None:
+        (tmp_path / SERVER_RECORD).write_text(record)
+    assert grade_with_server(tmp_path, {"assignment": "a"}) is None
+
+
+def test_the_client_sends_its_options_and_relays_the_run(tmp_path, capsys):
+    """A server of this user (here a thread): the options go out, stdout and stderr come back, then the status."""
+    import threading
+
+    from course.serve import SERVER_RECORD, grade_with_server, write_record
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "grader.sock"))
+    listener.listen(1)
+    write_record(tmp_path, tmp_path / "grader.sock")
+    assert (tmp_path / SERVER_RECORD).stat().st_mode & 0o777 == 0o600
+    received = []
+
+    def server():
+        conn, _ = listener.accept()
+        with conn:
+            received.append(receive(conn, bytearray()))
+            send(conn, {"stream": "stderr", "text": "[####] 1/1 done\n"})
+            send(conn, {"stream": "stdout", "text": "graded 1 of 1 submissions of a\n"})
+            send(conn, {"exit": 3})
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    status = grade_with_server(tmp_path, {"assignment": "a", "student": None, "timings": None})
+    thread.join()
+    listener.close()
+    out, err = capsys.readouterr()
+    assert status == 3 and received == [{"assignment": "a", "student": None, "timings": None}]
+    assert out == "graded 1 of 1 submissions of a\n"
+    assert err.endswith("[####] 1/1 done\n") and err.startswith("grading with the resident grader")
