@@ -415,8 +415,9 @@ class ResidentWorkers:
     private courses, for every `course grade` run it answers; forked again when a killed worker breaks
     the pool. While they exist, on_local_workers grades sandboxed runs with them."""
 
-    def __init__(self, jobs: int, sandbox_limits: dict[str, int]) -> None:
-        self.jobs, self.sandbox_limits = jobs, sandbox_limits
+    def __init__(self, jobs: int, config: Any) -> None:
+        """`jobs` workers, their sandboxes with the limits of the course's `config` (c.SandboxLimits)."""
+        self.jobs, self.sandbox_limits = jobs, SandboxLimits(config=config).as_dict()
         self.scratch = tempfile.mkdtemp(prefix="course-serve-workers-")
         Path(self.scratch).chmod(0o711)  # the sandbox's user binds folders from in here
         self.warm = multiprocessing.get_context("fork").Semaphore(0)  # released by each worker once warm

@@ -25,15 +25,28 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .sandbox.protocol import receive, send
-
 SERVER_RECORD = ".course-serve.json"  # in the course root: where the server listens, and its process id
 RECORD_BYTES = 4096
+MESSAGE_BYTES = 1 << 20
 serving = False  # in the server's process: its runs grade here, never with a server
 
 
 def record_path(root):
     return Path(root).resolve() / SERVER_RECORD
+
+
+def send(conn, message):
+    """Write `message` to `conn` as one line of JSON (a client and its server talk in these)."""
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def messages(conn):
+    """The JSON messages that arrive on `conn`, one per line, until it closes (or sends a line too long)."""
+    with conn.makefile("rb") as lines:
+        for line in iter(lambda: lines.readline(MESSAGE_BYTES), b""):
+            if not line.endswith(b"\n"):
+                return
+            yield json.loads(line)
 
 
 def peer_uid(conn):
@@ -76,17 +89,14 @@ def grade_with_server(root, options):
     print(f"grading with the resident grader (course serve, process {pid})", file=sys.stderr, flush=True)
     with conn:
         send(conn, options)
-        buffer = bytearray()
-        while True:
-            message = receive(conn, buffer)
-            if message is None:
-                print("error: the resident grader stopped during the run (see its output)", file=sys.stderr)
-                return 1
+        for message in messages(conn):
             if "exit" in message:
                 return message["exit"]
             stream = sys.stdout if message.get("stream") == "stdout" else sys.stderr
             stream.write(message.get("text", ""))
             stream.flush()
+        print("error: the resident grader stopped during the run (see its output)", file=sys.stderr)
+        return 1
 
 
 # ---- The server ----
@@ -125,7 +135,10 @@ def answer(conn, root, main):
     """Run one client's `course grade` with `main` (course/__main__.py), its output relayed."""
     if peer_uid(conn) != os.getuid():
         return  # another user's process: it gets nothing, not even an answer
-    options = receive(conn, bytearray())
+    try:
+        options = next(messages(conn), None)
+    except ValueError:  # not JSON
+        return
     if not isinstance(options, dict) or "assignment" not in options:
         return
     out, err = Relay(conn, "stdout"), Relay(conn, "stderr")
@@ -167,7 +180,6 @@ def serve(api, jobs, main, assignments=None):
 
     The workers are warmed up on `assignments` (default: every assignment in the gradebook)."""
     from .parallel import ResidentWorkers, check_sandbox
-    from .sandbox.limits import SandboxLimits
 
     global serving
     check_sandbox()
@@ -179,7 +191,7 @@ def serve(api, jobs, main, assignments=None):
     listener.listen(16)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started where Ctrl-C was ignored
-    with ResidentWorkers(jobs, SandboxLimits(config=api.config).as_dict()) as workers:
+    with ResidentWorkers(jobs, api.config) as workers:
         try:
             workers.wait_warm()
             workers.warm_up(api, assignments)

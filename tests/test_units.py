@@ -807,7 +807,7 @@ def test_the_client_sends_its_options_and_relays_the_run(tmp_path, capsys):
     """A server of this user (here a thread): the options go out, stdout and stderr come back, then the status."""
     import threading
 
-    from course.serve import SERVER_RECORD, grade_with_server, write_record
+    from course.serve import SERVER_RECORD, grade_with_server, messages, send, write_record
 
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(tmp_path / "grader.sock"))
@@ -819,7 +819,7 @@ def test_the_client_sends_its_options_and_relays_the_run(tmp_path, capsys):
     def server():
         conn, _ = listener.accept()
         with conn:
-            received.append(receive(conn, bytearray()))
+            received.append(next(messages(conn)))
             send(conn, {"stream": "stderr", "text": "[####] 1/1 done\n"})
             send(conn, {"stream": "stdout", "text": "graded 1 of 1 submissions of a\n"})
             send(conn, {"exit": 3})
