@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import struct
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 SERVER_RECORD = ".course-serve.json"  # in the course root: where the server listens, and its process id
 RECORD_BYTES = 4096
 MESSAGE_BYTES = 1 << 20
+CONNECT_SECONDS = REQUEST_SECONDS = 30
 serving = False  # in the server's process: its runs grade here, never with a server
 
 
@@ -49,30 +51,41 @@ def messages(conn):
             yield json.loads(line)
 
 
-def peer_uid(conn):
-    """The user id of the process at the other end of the Unix socket `conn` (the kernel says it)."""
-    _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    return uid
+def peer(conn):
+    """(process id, user id) of the process at the other end of the Unix socket `conn` (the kernel says it)."""
+    pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid, uid
 
 
 # ---- The client: `course grade` when a server of the course runs ----
 
 
+def read_record(root):
+    """SERVER_RECORD's socket path: a regular file's, read without following a link or waiting on a FIFO."""
+    descriptor = os.open(record_path(root), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ValueError("not a regular file")
+        return str(json.loads(file.read(RECORD_BYTES))["socket"])
+
+
 def connect(root):
-    """A connection to the course's resident grader and its process id, or None when there is none this
-    user can trust."""
+    """A connection to the course's resident grader and the server's process id, or None when there is
+    none this user can trust."""
     try:
-        with open(record_path(root), "rb") as file:
-            record = json.loads(file.read(RECORD_BYTES))
         conn = socket.socket(socket.AF_UNIX)
-        conn.connect(str(record["socket"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        conn.settimeout(CONNECT_SECONDS)  # a listener that never takes the call
+        conn.connect(read_record(root))
+        conn.settimeout(None)  # a run takes as long as it takes
+    except (OSError, ValueError, TypeError, KeyError):
+        conn.close()
         return None  # none, stale, unreadable or not ours to enter: grade here
-    if peer_uid(conn) != os.getuid():
+    pid, uid = peer(conn)
+    if uid != os.getuid():
         conn.close()
         print(f"note: the resident grader named by {SERVER_RECORD} runs as another user: grading here", file=sys.stderr)
         return None
-    return conn, record.get("pid")
+    return conn, pid
 
 
 def grade_with_server(root, options):
@@ -133,12 +146,14 @@ def grade_argv(root, options):
 
 def answer(conn, root, main):
     """Run one client's `course grade` with `main` (course/__main__.py), its output relayed."""
-    if peer_uid(conn) != os.getuid():
+    if peer(conn)[1] != os.getuid():
         return  # another user's process: it gets nothing, not even an answer
+    conn.settimeout(REQUEST_SECONDS)  # a client that never sends its request does not hold up the next
     try:
         options = next(messages(conn), None)
-    except ValueError:  # not JSON
+    except (OSError, ValueError):  # too slow, or not JSON
         return
+    conn.settimeout(None)
     if not isinstance(options, dict) or "assignment" not in options:
         return
     out, err = Relay(conn, "stdout"), Relay(conn, "stderr")

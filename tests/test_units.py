@@ -803,6 +803,26 @@ def test_without_a_usable_record_course_grade_grades_itself(tmp_path, record):
     assert grade_with_server(tmp_path, {"assignment": "a"}) is None
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_planted_record_is_not_read(tmp_path, kind):
+    """A FIFO (which would hang the read) or a link in its place: course grade grades itself."""
+    import os
+
+    from course.serve import SERVER_RECORD, grade_with_server, write_record
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "grader.sock"))
+    listener.listen(1)
+    (tmp_path / "real").mkdir()
+    write_record(tmp_path / "real", tmp_path / "grader.sock")  # a record that would work
+    if kind == "fifo":
+        os.mkfifo(tmp_path / SERVER_RECORD)
+    else:
+        (tmp_path / SERVER_RECORD).symlink_to(tmp_path / "real" / SERVER_RECORD)
+    assert grade_with_server(tmp_path, {"assignment": "a"}) is None
+    listener.close()
+
+
 def test_the_client_sends_its_options_and_relays_the_run(tmp_path, capsys):
     """A server of this user (here a thread): the options go out, stdout and stderr come back, then the status."""
     import threading
