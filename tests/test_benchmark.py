@@ -1,7 +1,8 @@
 """benchmarks/autograde.py runs end to end and finds the same scores both ways (its targets need 24 submissions).
 
 A smoke run: two submissions of the first assignment, graded by stock nbgrader (the course's config
-and nbgrader's defaults) and by course grade, the floor, the stage table, and a class of four. And
+and nbgrader's defaults) and by course grade, cold and with `course serve` running, the floor, the stage
+table, and a class of four. And
 benchmarks/gradebook_scale.py's full course: the class it puts in the gradebook is one nbgrader reads."""
 
 import subprocess
@@ -45,6 +46,8 @@ def test_benchmark_runs_and_scores_agree():
         "floor, the cells in a warm kernel",
         "worker time per submission",
         "first student graded after",
+        "  with course serve running",
+        "the class again, course serve running",
         "cell execution",
         "verification",
         "gradebook write (coordinator)",
