@@ -99,9 +99,9 @@ def grade_with_server(root, options):
     if connected is None:
         return None
     conn, pid = connected
-    print(f"grading with the resident grader (course serve, process {pid})", file=sys.stderr, flush=True)
     with conn:
         send(conn, options)
+        print(f"grading with the resident grader (course serve, process {pid})", file=sys.stderr, flush=True)
         for message in messages(conn):
             if "exit" in message:
                 return message["exit"]

@@ -281,6 +281,16 @@ def course_gradings(tmp_path_factory):
     return roots, runs
 
 
+def runs_a_sandbox(process):
+    """Whether `process` (a psutil.Process: a grading worker) runs a sandbox's kernel server (False if it is gone)."""
+    import psutil
+
+    try:
+        return any("course.sandbox" in " ".join(child.cmdline()) for child in process.children())
+    except psutil.Error:  # gone, or a zombie, while we looked
+        return False
+
+
 def snapshot(root):
     """Every path under `root` with its modification time."""
     return sorted((p.relative_to(root), p.stat().st_mtime_ns) for p in Path(root).rglob("*"))

@@ -20,6 +20,7 @@ from conftest import (
     UNTOUCHED,
     make_course,
     parity_variants,
+    runs_a_sandbox,
     submit_variants,
 )
 from grades import cell_results
@@ -213,16 +214,6 @@ def test_a_sandbox_left_dirty_is_noted_and_the_result_kept(monkeypatch):
     }
 
 
-def runs_a_kernel(worker):
-    """Whether a worker process has its sandbox (course.sandbox.zygote) running: it has a student in hand."""
-    import psutil
-
-    try:
-        return any("course.sandbox" in " ".join(child.cmdline()) for child in worker.children())
-    except psutil.Error:  # gone, or a zombie, while we looked
-        return False
-
-
 def test_a_killed_worker_costs_nobody_else(tmp_path):
     """SIGKILL a worker while its kernel runs: the pool breaks, and its unfinished students are regraded."""
     import psutil
@@ -238,7 +229,7 @@ def test_a_killed_worker_costs_nobody_else(tmp_path):
     )
     coordinator, victim, deadline = psutil.Process(run.pid), None, time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
-        victim = next((worker for worker in coordinator.children() if runs_a_kernel(worker)), None)
+        victim = next((worker for worker in coordinator.children() if runs_a_sandbox(worker)), None)
         time.sleep(0.05)
     assert victim is not None, "no worker started a sandboxed kernel"
     victim.kill()

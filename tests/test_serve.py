@@ -26,6 +26,7 @@ from conftest import (
     UNTOUCHED,
     course_cli,
     make_course,
+    runs_a_sandbox,
     submit_reference_and_untouched,
     submit_variants,
 )
@@ -58,11 +59,7 @@ def start_server(root):
 
 def workers_of(server):
     """The server's grading workers: its children that run a sandbox."""
-    return [
-        child
-        for child in psutil.Process(server.pid).children()
-        if any("course.sandbox" in " ".join(grandchild.cmdline()) for grandchild in child.children(recursive=True))
-    ]
+    return [child for child in psutil.Process(server.pid).children() if runs_a_sandbox(child)]
 
 
 ATTACK = """
@@ -97,7 +94,7 @@ def attack_as_another_user(socket_path, assignment):
 
 
 def goes_away(root, *students):
-    """A client killed as soon as the server has its run (of `students`): the server goes on alone."""
+    """A client killed as soon as it has handed its run (of `students`) to the server, which goes on alone."""
     client = subprocess.Popen(
         [sys.executable, "-m", "course", "--root", str(root), "grade", ASSIGNMENT, "--student", *students],
         stdout=subprocess.DEVNULL,
