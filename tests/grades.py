@@ -36,10 +36,12 @@ def autograded_cells(root, assignment, student, notebook=None):
     return {name: value for name, value in cell_scores(root, assignment, student, notebook).items() if name in tests}
 
 
-def cell_results(root, assignment):
-    """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty} of a gradebook."""
+def cell_results(where, assignment, *course_id):
+    """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty} of the gradebook at
+    `where`: a course root (its gradebook.db) or a database URL (with the `course_id` it needs)."""
+    url = where if "://" in str(where) else f"sqlite:///{Path(where) / 'gradebook.db'}"
     cells, penalties = {}, {}
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gradebook:
+    with Gradebook(url, *course_id) as gradebook:
         for submission in gradebook.assignment_submissions(assignment):
             penalties[submission.student.id] = submission.late_submission_penalty
             for notebook in submission.notebooks:

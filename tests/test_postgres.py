@@ -58,6 +58,7 @@ from conftest import (
     release_notebook,
     submit_variants,
 )
+from grades import cell_results
 from hostile import HOSTILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.postgres]
@@ -401,18 +402,6 @@ def tables(url):
         engine.dispose()
 
 
-def cell_results(url, assignment):
-    """{(student, cell): (auto_score, needs_manual_grade)} and {student: late penalty}, as test_parallel reads them."""
-    cells, penalties = {}, {}
-    with Gradebook(url, COURSE_ID) as gradebook:
-        for submission in gradebook.assignment_submissions(assignment):
-            penalties[submission.student.id] = submission.late_submission_penalty
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    cells[submission.student.id, grade.name] = (grade.auto_score, grade.needs_manual_grade)
-    return cells, penalties
-
-
 def sqlite_results(graded_catalogue, graded_submissions, assignment, students):
     """cell_results of the SQLite runs for `students` ({id here: (name there, where)}), keyed by the ids here."""
     roots = {
@@ -424,7 +413,7 @@ def sqlite_results(graded_catalogue, graded_submissions, assignment, students):
     for student, (name, where) in students.items():
         by_root.setdefault(roots[where](name), {})[name] = student
     for root, names in by_root.items():
-        some_cells, some_penalties = cell_results(f"sqlite:///{root / 'gradebook.db'}", assignment)
+        some_cells, some_penalties = cell_results(root, assignment)
         cells.update({(names[s], cell): value for (s, cell), value in some_cells.items() if s in names})
         penalties.update({names[s]: value for s, value in some_penalties.items() if s in names})
     return cells, penalties
@@ -470,7 +459,7 @@ def test_two_runs_on_overlapping_students_take_turns(term):
 def test_every_grade_equals_the_sqlite_runs_none_lost_none_duplicated(term, graded_catalogue, graded_submissions):
     server, plan = term["server"], term["plan"]
     for assignment, students in plan.items():
-        cells, penalties = cell_results(server.url(), assignment)
+        cells, penalties = cell_results(server.url(), assignment, COURSE_ID)
         expected_cells, expected_penalties = sqlite_results(graded_catalogue, graded_submissions, assignment, students)
         assert set(penalties) == set(students) == set(expected_penalties), assignment
         assert cells == expected_cells, assignment
