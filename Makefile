@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # nbgrader runs alembic as a subprocess: the venv's executables come first on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all lint test test-fast demo lab hub release data grade feedback report export benchmark clean postgres-server
+.PHONY: all lint test test-fast demo lab hub release data grade serve feedback report export benchmark clean postgres-server
 
 all: test
 
@@ -92,6 +92,10 @@ grade feedback report: $(STAMP) $(BWRAP)
 	assignments="$${ASSIGNMENT:-$$($(BIN)/python -m course released)}" || exit 1; \
 	[ -n "$$assignments" ] || { echo "error: no assignment is released yet: python -m course release ASSIGNMENT" >&2; exit 1; }; \
 	for assignment in $$assignments; do $(BIN)/python -m course $@ $$assignment || exit 1; done
+
+## serve: keep warm grading workers for the released assignments (or ASSIGNMENT) until Ctrl-C; make grade uses them
+serve: $(STAMP) $(BWRAP)
+	$(BIN)/python -m course serve $${ASSIGNMENT:-$$($(BIN)/python -m course released)}
 
 ## export: the gradebook to grades.csv
 export: $(STAMP)

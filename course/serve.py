@@ -194,9 +194,13 @@ def serve(api, jobs, main, assignments=None):
     """Keep `jobs` warm workers for the course of `api` until interrupted, grading each client's run.
 
     The workers are warmed up on `assignments` (default: every assignment in the gradebook)."""
+    from .gradebook import open_gradebook, recorded_assignment
     from .parallel import ResidentWorkers, check_sandbox
 
     global serving
+    with open_gradebook(api) as gradebook:  # before any worker starts: a clear error instead
+        for assignment in assignments or []:
+            recorded_assignment(gradebook, assignment)
     check_sandbox()
     serving = True
     root = Path(api.coursedir.root).resolve()

@@ -853,3 +853,12 @@ def test_the_client_sends_its_options_and_relays_the_run(tmp_path, capsys):
     assert status == 3 and received == [{"assignment": "a", "student": None, "timings": None}]
     assert out == "graded 1 of 1 submissions of a\n"
     assert err.endswith("[####] 1/1 done\n") and err.startswith("grading with the resident grader")
+
+
+@pytest.mark.parametrize("assignment", ["not_released", "../source"])
+def test_serve_names_an_assignment_not_in_the_gradebook_before_starting_anything(course, capsys, assignment):
+    from course.__main__ import main
+
+    assert main(["--root", str(course), "serve", assignment]) == 1
+    assert capsys.readouterr().err == f"error: assignment {assignment!r} is not in the gradebook: release it first\n"
+    assert not (course / ".course-serve.json").exists()
