@@ -447,22 +447,17 @@ class ResidentWorkers:
         if self.executor is None:
             self.executor = new_pool(self.jobs, self.scratch, self.sandbox_limits, self.warm)
 
-    def warm_up(self, api: NbGraderAPI, assignments: list[str] | None = None) -> None:
-        """Grade the reference solution of each of `assignments` (default: every assignment in the gradebook)
-        once in every worker, the results thrown away: nbgrader's pipeline, the private courses and the
-        re-check are warm before the first student.
+    def warm_up(self, api: NbGraderAPI, assignments: list[str]) -> None:
+        """Grade the reference solution of each of `assignments` once in every worker, the results thrown
+        away: nbgrader's pipeline, the private courses and the re-check are warm before the first student.
 
         Nothing is written to the course; a warm-up that fails only leaves that worker colder.
         """
         from nbformat import writes
 
         from . import notebooks
-        from .gradebook import open_gradebook
         from .worker import course_digest
 
-        if not assignments:
-            with open_gradebook(api) as gradebook:
-                assignments = sorted(assignment.name for assignment in gradebook.assignments)
         futures = []
         for assignment in assignments:
             with contextlib.suppress(Exception):  # say, a released assignment whose source is gone

@@ -201,6 +201,7 @@ def serve(api, jobs, main, assignments=None):
     with open_gradebook(api) as gradebook:  # before any worker starts: a clear error instead
         for assignment in assignments or []:
             recorded_assignment(gradebook, assignment)
+        assignments = assignments or sorted(assignment.name for assignment in gradebook.assignments)
     check_sandbox()
     serving = True
     root = Path(api.coursedir.root).resolve()
