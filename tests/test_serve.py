@@ -66,11 +66,11 @@ ATTACK = """
 import json, socket, sys
 conn = socket.socket(socket.AF_UNIX)
 conn.connect(sys.argv[1])
-conn.sendall(json.dumps({"assignment": sys.argv[2]}).encode() + b"\\n")
 conn.settimeout(60)
 try:
+    conn.sendall(json.dumps({"assignment": sys.argv[2]}).encode() + b"\\n")
     print("answer", repr(conn.recv(4096)), flush=True)
-except ConnectionResetError:  # closed with the request unread
+except (BrokenPipeError, ConnectionResetError):  # closed before or after the request, unread
     print("answer b''", flush=True)
 """
 
