@@ -117,13 +117,13 @@ def children_cpu():
 
 
 def timed(command, cwd):
-    """Seconds `command` ran in `cwd`, when it started (time.time()), and the CPU seconds it used
-    (with the processes it waited for: stock nbgrader's kernels)."""
+    """Seconds `command` ran in `cwd`, when it started (time.time()), the CPU seconds it used
+    (with the processes it waited for: stock nbgrader's kernels), and what it wrote on stderr."""
     started, clock, cpu = time.time(), time.perf_counter(), children_cpu()
     run = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"{' '.join(command[:5])} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
-    return time.perf_counter() - clock, started, children_cpu() - cpu
+    return time.perf_counter() - clock, started, children_cpu() - cpu, run.stderr
 
 
 def grading_cpu(timings):
@@ -138,7 +138,7 @@ def course_grade(root, assignment, jobs, timings, sample_memory=False):
     """`course grade`'s wall time and start, and (with sample_memory) [(time, RSS bytes of its process tree)]."""
     command = [sys.executable, "-m", "course", "grade", assignment, "--jobs", str(jobs), "--timings", str(timings)]
     if not sample_memory:
-        seconds, started, _ = timed(command, root)
+        seconds, started, _, _ = timed(command, root)
         return seconds, started, []
     import psutil
 
@@ -180,9 +180,11 @@ def served_grade(root, assignment, jobs, timings):
         ready = server.stdout.readline()  # once its workers are warm
         if not ready.startswith("resident grader for"):
             sys.exit(f"course serve did not start:\n{ready}{server.stderr.read()[-3000:]}")
-        seconds, started, _ = timed(
+        seconds, started, _, stderr = timed(
             [sys.executable, "-m", "course", "grade", assignment, "--timings", str(timings)], root
         )
+        if "grading with the resident grader" not in stderr:
+            sys.exit(f"course grade did not hand its run to course serve:\n{stderr[-3000:]}")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(120)
@@ -299,10 +301,9 @@ def benchmark(assignment, count, jobs, scratch):
     for name, root in roots.items():
         course_copy(template, root, defaults=name == "defaults")
         write_class(root, assignment, kinds, count)
-    stock, _, stock_cpu = timed([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["stock"])
-    defaults, _, defaults_cpu = timed(
-        [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], roots["defaults"]
-    )
+    autograde = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
+    stock, _, stock_cpu, _ = timed(autograde, roots["stock"])
+    defaults, _, defaults_cpu, _ = timed(autograde, roots["defaults"])
     timings_file = base / "timings.json"
     graded, started, _ = course_grade(roots["course"], assignment, jobs, timings_file)
     timings = json.loads(timings_file.read_text())
