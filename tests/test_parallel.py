@@ -1,6 +1,7 @@
 """`course grade` in sandboxes, with local workers or on a Dask cluster, gives the grades of stock
 sequential `nbgrader autograde`, cell by cell."""
 
+import json
 import os
 import pickle
 import socket
@@ -242,3 +243,16 @@ def test_a_killed_worker_costs_nobody_else(tmp_path):
     assert {(student, cell): score for (student, cell), (score, _) in cells.items() if cell != "reflection"} == {
         (variant.name, cell): maxima[cell] for variant in students for cell in maxima if cell != "reflection"
     }
+
+
+def test_a_restored_test_cell_has_an_id_and_nothing_warns_on_the_console(graded):
+    """A test cell the student deleted comes back (add_missing_cells) with the cell id nbformat 4.5 requires:
+    nbformat's MissingIDFieldWarning ("will become a hard error") never reaches the instructor's console."""
+    roots, runs = graded
+    assert "MissingIDFieldWarning" not in runs["local"].stderr, runs["local"].stderr[-3000:]
+    graded_path = roots["local"] / "autograded" / "deleted_test_cell" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    cells = json.loads(graded_path.read_text())["cells"]
+    restored = [cell for cell in cells if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_sigmoid"]
+    assert len(restored) == 1 and "".join(restored[0]["source"]).startswith("# This cell (id:test_sigmoid) was missing")
+    ids = [cell.get("id") for cell in cells]
+    assert all(ids) and len(set(ids)) == len(ids)

@@ -9,10 +9,14 @@ whose source is exactly the released one gets its hidden tests back quietly;
 a cell the student changed is still reported and restored, as before.
 
 It also reads the notebook's cells from the gradebook once, instead of with
-three queries per cell (CellsAtOnce).
+three queries per cell (CellsAtOnce), and gives a cell it restores (a test cell
+the student deleted) the id that nbformat 4.5 requires: without one, nbformat
+prints a MissingIDFieldWarning on the grader's console and says that it will
+become an error.
 """
 
 from nbformat import NotebookNode
+from nbformat.corpus.words import generate_corpus_id
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 from nbgrader.preprocessors.base import NbGraderPreprocessor
@@ -68,6 +72,12 @@ class OverwriteReleasedCells(OverwriteCells):
                 nb, resources = self.add_missing_grade_cells(nb, resources)
                 nb, resources = self.add_missing_task_cells(nb, resources)
         return nb, resources
+
+    def missing_cell_transform(self, source_cell, max_score, is_solution=False, is_task=False):
+        """OverwriteCells' restored cell, with a cell id of its own."""
+        cell = super().missing_cell_transform(source_cell, max_score, is_solution, is_task)
+        cell["id"] = generate_corpus_id()
+        return cell
 
     def released_source(self, source):
         """`source` as the student received it: without its hidden tests (each source cleared once)."""
