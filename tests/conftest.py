@@ -196,6 +196,10 @@ def submit_variants(root, assignment, variants):
 # any honest cell on two busy cores (10 s was not: a from-scratch gradient descent cell timed out in a
 # loaded clean-clone run), short enough that the endless loop does not cost the full 30 s each time.
 TEST_CELL_TIMEOUT = 15
+# The courses that grade the hostile notebooks hold logistic_regression's alone, whose slowest honest cell
+# (its imports) took 1.7 s in a cold stock kernel on two cores oversubscribed 2.5 times (2026-12-02): there
+# the endless loop, graded three times a suite, spins for 8 s instead of 15.
+HOSTILE_CELL_TIMEOUT = 8
 HONEST = Variant("zz_honest_student", {})  # graded after every hostile one, in the same run
 
 
@@ -225,10 +229,10 @@ def graded_submissions(tmp_path_factory):
     """Stock sequential `nbgrader autograde`, once per suite: the baseline that `course grade` must equal.
 
     Two course copies are graded by two concurrent stock `nbgrader autograde` processes, with the
-    course's config but a shorter cell timeout (TEST_CELL_TIMEOUT). The first holds, for every
+    course's config but a shorter cell timeout. The first (TEST_CELL_TIMEOUT) holds, for every
     assignment, the reference solution, the untouched release and the parity variants (parity_variants);
-    the second the hostile notebooks of logistic_regression, with the honest student graded after them
-    in the same run.
+    the second (HOSTILE_CELL_TIMEOUT) the hostile notebooks of logistic_regression, with the honest
+    student graded after them in the same run.
 
     Returns {"roots": {(assignment, student): course root}, "runs": {(root, assignment): completed
     process}, "hostile_root": the course with the hostile notebooks}.
@@ -246,7 +250,7 @@ def stock_gradings(tmp_path_factory):
         submit_variants(first, assignment, parity_variants(assignment))
         names = [REFERENCE, UNTOUCHED] + [variant.name for variant in parity_variants(assignment)]
         roots.update({(assignment, name): first for name in names})
-    make_course(second, cell_timeout=TEST_CELL_TIMEOUT)
+    make_course(second, cell_timeout=HOSTILE_CELL_TIMEOUT)
     submit_variants(second, "logistic_regression", HOSTILE + [HONEST])
     roots.update({("logistic_regression", variant.name): second for variant in HOSTILE + [HONEST]})
 

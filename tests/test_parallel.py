@@ -15,9 +15,9 @@ from nbgrader.api import Gradebook
 from catalogue import CATALOGUES, Variant
 from conftest import (
     HONEST,
+    HOSTILE_CELL_TIMEOUT,
     REFERENCE,
     REPO,
-    TEST_CELL_TIMEOUT,
     UNTOUCHED,
     make_course,
     parity_variants,
@@ -124,7 +124,7 @@ def graded(tmp_path_factory, dask_cluster, graded_submissions):
     `--scheduler` (Dask), each course with the same config (its shorter cell timeout included)."""
     roots = {how: tmp_path_factory.mktemp(how) for how in GRADED}
     for how, root in roots.items():
-        make_course(root, cell_timeout=TEST_CELL_TIMEOUT)
+        make_course(root, cell_timeout=HOSTILE_CELL_TIMEOUT)
         submit_variants(root, ASSIGNMENT, GRADED[how])
         broken = root / "submitted" / "broken" / ASSIGNMENT  # a student whose grading fails in the worker
         broken.mkdir(parents=True)

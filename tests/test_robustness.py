@@ -60,11 +60,11 @@ def test_exploits_are_caught_outside_the_kernel(graded, student):
 
 
 def test_the_hostile_course_shortens_only_the_cell_timeout(graded):
-    """It grades with the course's config but a shorter per-cell timeout (TEST_CELL_TIMEOUT): the config
+    """It grades with the course's config but a shorter per-cell timeout (HOSTILE_CELL_TIMEOUT): the config
     the course ships keeps its 30 s per cell and its 300 s per notebook."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    from conftest import REPO, TEST_CELL_TIMEOUT
+    from conftest import HOSTILE_CELL_TIMEOUT, REPO
 
     def load(folder):
         return PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
@@ -73,10 +73,10 @@ def test_the_hostile_course_shortens_only_the_cell_timeout(graded):
 
     shipped, test_course = load(REPO), load(graded[0])
     assert shipped.Execute.timeout == 30 and RobustExecute(config=shipped).notebook_timeout == 300
-    assert test_course.Execute.timeout == TEST_CELL_TIMEOUT < 30
+    assert test_course.Execute.timeout == HOSTILE_CELL_TIMEOUT < 30
     assert RobustExecute(config=test_course).notebook_timeout == 300
     text, shipped_text = (graded[0] / "nbgrader_config.py").read_text(), (REPO / "nbgrader_config.py").read_text()
     added = text[len(shipped_text) :] if text.startswith(shipped_text) else text
     assert [line for line in added.splitlines() if line.strip() and not line.startswith("#")] == [
-        f"c.Execute.timeout = {TEST_CELL_TIMEOUT}"
+        f"c.Execute.timeout = {HOSTILE_CELL_TIMEOUT}"
     ]
