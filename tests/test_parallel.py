@@ -256,3 +256,21 @@ def test_a_restored_test_cell_has_an_id_and_nothing_warns_on_the_console(graded)
     assert len(restored) == 1 and "".join(restored[0]["source"]).startswith("# This cell (id:test_sigmoid) was missing")
     ids = [cell.get("id") for cell in cells]
     assert all(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_restored_test_cell_shows_no_hidden_test_in_feedback(graded):
+    """The cell comes back from the gradebook with its hidden tests: its feedback page shows the visible ones only."""
+    import html
+    import re
+
+    from course.common import open_api
+    from course.feedback import generate_feedback
+
+    from private import private_lines
+
+    roots, _ = graded
+    generate_feedback(open_api(roots["local"]), ASSIGNMENT, ["deleted_test_cell"])
+    page = roots["local"] / "feedback" / "deleted_test_cell" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+    assert "This cell (id:test_sigmoid) was missing" in text and 'sigmoid(0) should be 0.5"' in text
+    assert not [line for line in private_lines(ASSIGNMENT, solutions=False) if line in text]
