@@ -1,5 +1,6 @@
-"""The lines of a source notebook that students must never see."""
+"""The lines of a source notebook that students must never see, and the text a page shows its reader."""
 
+import html
 import re
 
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
@@ -41,3 +42,8 @@ def private_lines(assignment, hidden=True, solutions=True):
     private = {line for line in secret - public if len(line) > 12}
     assert private, f"{assignment}: no private line found: do the delimiters match nbgrader's?"
     return private
+
+
+def visible_text(path):
+    """The text of the HTML page at `path` as a reader sees it (tags removed, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))

@@ -1,6 +1,5 @@
 """Feedback: explains every failure, never shows hidden-test code."""
 
-import html
 import re
 
 import pytest
@@ -10,14 +9,9 @@ from course.feedback import generate_feedback
 
 from catalogue import CATALOGUES
 from conftest import REFERENCE
-from private import private_lines
+from private import private_lines, visible_text
 
 pytestmark = [pytest.mark.slow]
-
-
-def visible_text(path):
-    """The feedback page's text as a reader sees it (tags removed, entities decoded)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
 @pytest.fixture(scope="module")

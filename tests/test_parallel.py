@@ -12,6 +12,9 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
+from course.common import open_api
+from course.feedback import generate_feedback
+
 from catalogue import CATALOGUES, Variant
 from conftest import (
     HONEST,
@@ -26,6 +29,7 @@ from conftest import (
 )
 from grades import cell_results
 from hostile import HOSTILE
+from private import private_lines, visible_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -260,17 +264,9 @@ def test_a_restored_test_cell_has_an_id_and_nothing_warns_on_the_console(graded)
 
 def test_a_restored_test_cell_shows_no_hidden_test_in_feedback(graded):
     """The cell comes back from the gradebook with its hidden tests: its feedback page shows the visible ones only."""
-    import html
-    import re
-
-    from course.common import open_api
-    from course.feedback import generate_feedback
-
-    from private import private_lines
-
     roots, _ = graded
     generate_feedback(open_api(roots["local"]), ASSIGNMENT, ["deleted_test_cell"])
     page = roots["local"] / "feedback" / "deleted_test_cell" / ASSIGNMENT / f"{ASSIGNMENT}.html"
-    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+    text = visible_text(page)
     assert "This cell (id:test_sigmoid) was missing" in text and 'sigmoid(0) should be 0.5"' in text
     assert not [line for line in private_lines(ASSIGNMENT, solutions=False) if line in text]
