@@ -2,6 +2,7 @@
 test figures of lesson 6's unpenalized fit, which depend on the CPU's rounding, and nothing else."""
 
 import configparser
+import functools
 import re
 
 import nbformat
@@ -15,8 +16,9 @@ MACHINE_DEPENDENT = {
 }
 
 
+@functools.cache
 def sanitizers():
-    """{section: (pattern, replacement)}, read as nbval reads the file."""
+    """{section: (pattern, replacement)}, read as nbval reads the file (once)."""
     parser = configparser.ConfigParser()
     parser.read(REPO / "tests" / "nbval_sanitize.cfg")
     return {name: (re.compile(parser[name]["regex"]), parser[name]["replace"]) for name in parser.sections()}
