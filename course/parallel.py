@@ -260,7 +260,7 @@ def grade_in_private_course(payload: Payload, sandbox: Sandbox | None) -> Outcom
             payload["student"],
             payload["submission"],
             payload.get("record"),
-            sandbox.nbgrader_overrides() if sandbox else {},
+            sandbox.nbgrader_overrides() if sandbox else course.unsandboxed_overrides(),
         )
     finally:
         if sandbox:

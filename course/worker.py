@@ -239,6 +239,11 @@ class PrivateCourse:
             self._apis = {key: open_api(self.folder, **overrides, CourseDirectory={"db_url": self.db_url})}
         return self._apis[key]
 
+    def unsandboxed_overrides(self) -> dict[str, Any]:
+        """Config for kernels run without the sandbox: IPC sockets in this worker's own folder (mkdtemp: 0700),
+        not TCP ports, which every user of the machine can reach (reading a kernel's outputs needs no key)."""
+        return {"KernelManager": {"transport": "ipc", "ip": str(self.folder / "kernel")}}
+
     def folder_of(self, api: NbGraderAPI, kind: str, student: str) -> Path:
         return Path(api.coursedir.format_path(getattr(api.coursedir, kind), student, self.assignment))
 

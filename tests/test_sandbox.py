@@ -346,6 +346,9 @@ def test_no_sandbox_warns_and_grades(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "warning: --no-sandbox" in run.stderr
+    # its kernels talk over IPC sockets in the worker's 0700 folder: a TCP port would let any user of the
+    # machine read the kernel's outputs (ipykernel then warns, on the instructor's console)
+    assert "without encryption" not in run.stderr, run.stderr
     assert all(score == maximum for score, maximum in autograded_cells(tmp_path, ASSIGNMENT, "victim").values())
 
 
