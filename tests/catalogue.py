@@ -88,7 +88,7 @@ LOGISTIC_REGRESSION = [
         "labels_instead_of_probabilities",
         {"pass_probabilities": "passed_predictions = model.predict(guessed_hours_scaled)" + PRINT_PROBABILITIES},
         {"test_pass_probabilities": 0},
-        "Use predict_proba",
+        "use predict_proba",
     ),
     Variant(
         "probability_of_failing",
@@ -360,6 +360,15 @@ FROM_SCRATCH = [
         },
         {"test_log_loss": 0},
         "minus sign",
+    ),
+    Variant(
+        "loss_in_base_10",
+        {
+            "log_loss": "def log_loss(y, p):\n    p = np.clip(p, 1e-15, 1 - 1e-15)\n"
+            "    return -np.mean(y * np.log10(p) + (1 - y) * np.log10(1 - p))"
+        },
+        {"test_log_loss": 0},
+        "natural logs",
     ),
     Variant(
         "loss_not_clipped",
@@ -759,6 +768,16 @@ LOGISTIC_REGRESSION_EVALUATION = [
         "negative",
     ),
     Variant(
+        "grid_search_scored_by_accuracy",
+        {
+            "choose_C": REFERENCE_SEARCH.replace(' scoring="neg_log_loss",', "")
+            + "best_C = search.best_params_['logisticregression__C']\n"
+            "best_model = search.best_estimator_" + PRINT_C
+        },
+        {"test_cv_log_loss": 0, "test_best_C": 0},
+        "scoring='neg_log_loss'",
+    ),
+    Variant(
         "cross_validated_on_default_folds",
         {
             "choose_C": REFERENCE_SEARCH.replace("cv=cv)", "cv=5)")
@@ -785,6 +804,15 @@ LOGISTIC_REGRESSION_EVALUATION = [
         },
         {"test_best_C": 0},
         "does best on the test set",
+    ),
+    Variant(
+        "confusion_matrix_as_a_list",
+        {
+            "confusion": "test_predictions = best_model.predict(X_test)\n"
+            "confusion = confusion_matrix(y_test, test_predictions).tolist()\nprint(confusion)"
+        },
+        {"test_confusion": 0},
+        "2 x 2 numpy array",
     ),
     Variant(
         "confusion_matrix_transposed",
@@ -848,7 +876,7 @@ LOGISTIC_REGRESSION_EVALUATION = [
             'print(f"test ROC AUC: {test_auc:.4f}")'
         },
         {"test_test_probabilities": 0},
-        "Use predict_proba",
+        "use predict_proba",
     ),
     Variant(
         "probability_of_benign",
