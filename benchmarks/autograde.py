@@ -79,6 +79,7 @@ def varied_notebooks(root, assignment, count):
     release = notebooks.read(root / "release" / assignment / f"{assignment}.ipynb")
     solution = notebooks.solutions(notebooks.read(root / "source" / assignment / f"{assignment}.ipynb"))
     variants = CATALOGUES[assignment]
+    slots = [number for number in range(count) if number % 12 > 1]  # the catalogue's, spread evenly over it
     kinds = []
     for number in range(count):
         if number % 12 == 0:
@@ -86,7 +87,7 @@ def varied_notebooks(root, assignment, count):
         elif number % 12 == 1:
             kinds.append(("reference", notebooks.fill(release, solution)))
         else:
-            variant = variants[(number * 7) % len(variants)]
+            variant = variants[slots.index(number) * len(variants) // len(slots)]
             notebook = notebooks.fill(release, {**solution, **variant.answers})
             if variant.edit:
                 variant.edit(notebook)

@@ -862,3 +862,18 @@ def test_serve_names_an_assignment_not_in_the_gradebook_before_starting_anything
     assert main(["--root", str(course), "serve", assignment]) == 1
     assert capsys.readouterr().err == f"error: assignment {assignment!r} is not in the gradebook: release it first\n"
     assert not (course / ".course-serve.json").exists()
+
+
+@pytest.mark.parametrize("assignment", ["logistic_regression", "logistic_regression_evaluation"])
+def test_the_benchmark_spreads_its_submissions_over_the_catalogue(assignment):
+    """24 submissions: the blank release, the reference and 20 different catalogue answers, right and wrong
+    (a stride sharing a factor with the catalogue's length once gave the evaluation assignment 5)."""
+    from benchmarks.autograde import CATALOGUES, varied_notebooks
+
+    from conftest import REPO
+
+    names = [name for name, _ in varied_notebooks(REPO, assignment, 24)]
+    variants = {variant.name: variant for variant in CATALOGUES[assignment]}
+    chosen = {name for name in names if name in variants}
+    assert len(set(names)) == 22 and len(chosen) == 20
+    assert {variants[name].is_right for name in chosen} == {True, False}
