@@ -48,8 +48,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Feedback shows the student's code, outputs, points and failure messages, but
-# neither hidden tests nor tracebacks that quote them (course/plugins/feedback.py).
+# Feedback shows the student's code, points and each failed test's message, but neither hidden
+# tests nor tracebacks that quote them, nor (unless ShowFailuresNotTests.show_outputs, below) what
+# the student's cells printed or drew, which can carry the hidden tests (course/plugins/feedback.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "course.plugins.feedback.ShowFailuresNotTests",
@@ -107,6 +108,9 @@ c.GenerateFeedback.HTMLExporter.extra_template_paths = [  # and the Bootstrap CS
 # c.RobustExecute.max_output_bytes = 1_000_000
 # c.RobustExecute.max_record_bytes = 4_000_000
 # c.RobustExecute.notebook_timeout = 300
+# Show the outputs of the student's cells on the feedback page. Off: the student's code runs next to
+# the hidden tests and could print them into any output (course/plugins/feedback.py).
+# c.ShowFailuresNotTests.show_outputs = False
 
 # The grading sandbox of `course grade` (course/sandbox/limits.py): per kernel process,
 # then per sandbox.

@@ -136,6 +136,25 @@ with open("data/exam_test.csv") as labels:
 np.savetxt("data/exam_test.csv", table, delimiter=",", header=header, comments="", fmt="%g")
 accuracy_2 = 1.0"""
 
+# Prints each cell as it starts (the hidden tests too: they run in the student's kernel), rewrites an output of
+# its first cell with them, and raises them from its sigmoid, in an error named after them: the autograded
+# notebook holds them all, the feedback page none (course/plugins/feedback.py).
+EXFILTRATE = """\
+import IPython
+from IPython.display import display
+STOLEN = []
+def steal(info):
+    STOLEN.append(info.raw_cell)
+    print(info.raw_cell)
+IPython.get_ipython().events.register("pre_run_cell", steal)
+display("nothing yet", display_id="stolen")"""
+RAISE_STOLEN = """\
+def sigmoid(z):
+    from IPython.display import update_display
+    update_display("\\n".join(STOLEN), display_id="stolen")
+    name = "".join(c if c.isalnum() else "_" for c in STOLEN[-1])
+    raise type(name, (AssertionError,), {})("\\n".join(STOLEN))"""
+
 HOSTILE = [
     Variant("exception_in_answer_cell", {"sigmoid": "raise ValueError('something went wrong')"}, {"test_sigmoid": 0}),
     Variant("infinite_loop", {"sigmoid": "while True:\n    pass"}, {"test_sigmoid": 0}),
@@ -176,6 +195,9 @@ HOSTILE = [
     Variant("patched_builtins", with_first_answer_prefixed(PATCH_BUILTINS), ALL_ZERO),
     Variant("hidden_tracebacks", with_first_answer_prefixed(HIDE_TRACEBACKS), ALL_ZERO),
     Variant("cheats_only_when_graded", with_first_answer_prefixed(ONLY_WHEN_GRADED), ALL_ZERO),
+    Variant(
+        "exfiltrates_the_hidden_tests", {**with_first_answer_prefixed(EXFILTRATE), "sigmoid": RAISE_STOLEN}, ALL_ZERO
+    ),
 ]
 
 

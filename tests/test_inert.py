@@ -50,6 +50,8 @@ FILE_PAYLOAD = "notes.html"  # handed in beside the notebook, served by Formgrad
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = make_lab_course(tmp_path_factory.mktemp("inert-course"))
+    with open(root / "nbgrader_config.py", "a") as config:  # her outputs on her feedback page too: harder to keep inert
+        config.write("\nc.ShowFailuresNotTests.show_outputs = True\n")
     notebook = payload_submission(root)
     (notebook.parent / FILE_PAYLOAD).write_text(f"<p>notes</p><script>{act('file_html')}</script>")
     for command in (

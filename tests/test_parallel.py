@@ -1,6 +1,7 @@
 """`course grade` in sandboxes, with local workers or on a Dask cluster, gives the grades of stock
 sequential `nbgrader autograde`, cell by cell."""
 
+import copy
 import json
 import os
 import pickle
@@ -12,8 +13,10 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
+from course import notebooks
 from course.common import open_api
 from course.feedback import generate_feedback
+from course.plugins.feedback import ShowFailuresNotTests
 
 from catalogue import CATALOGUES, Variant
 from conftest import (
@@ -270,3 +273,30 @@ def test_a_restored_test_cell_shows_no_hidden_test_in_feedback(graded):
     text = visible_text(page)
     assert "This cell (id:test_sigmoid) was missing" in text and 'sigmoid(0) should be 0.5"' in text
     assert not [line for line in private_lines(ASSIGNMENT, solutions=False) if line in text]
+
+
+def test_a_student_who_prints_the_hidden_tests_finds_none_in_feedback(graded):
+    """exfiltrates_the_hidden_tests prints each test cell as it runs, rewrites its first output with them and
+    raises them from its sigmoid: the autograded notebook, the instructor's, holds them; the feedback page,
+    which shows the tests' own messages and no output of the kernel, holds none."""
+    roots, _ = graded
+    student = "exfiltrates_the_hidden_tests"
+    hidden = private_lines(ASSIGNMENT, solutions=False)
+    autograded = notebooks.read(roots["local"] / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+
+    def shown(nb):
+        """Everything the notebook's outputs show, as text."""
+        return "\n".join(
+            str(part)
+            for cell in nb.cells
+            for output in cell.get("outputs", [])
+            for part in [output.get("text", ""), output.get("evalue", ""), *output.get("data", {}).values()]
+        )
+
+    assert len([line for line in hidden if line in shown(autograded)]) > 20, "the attack read the hidden tests"
+    opened, _ = ShowFailuresNotTests(show_outputs=True).preprocess(copy.deepcopy(autograded), {})
+    assert [line for line in hidden if line in shown(opened)], "with show_outputs the page would leak them"
+    generate_feedback(open_api(roots["local"]), ASSIGNMENT, [student])
+    text = visible_text(roots["local"] / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html")
+    assert "Error: its message is left out here" in text and "def steal(info):" in text
+    assert not [line for line in hidden if line in text]

@@ -1,6 +1,7 @@
 """In-process unit tests of logic that the slow tests exercise end to end: fast, no kernel, no nbgrader run."""
 
 import base64
+import copy
 import json
 import socket
 from concurrent.futures import Future
@@ -12,6 +13,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from course import parallel
 from course.graders import Claims, advisory_key, in_turns
+from course.plugins import execute, feedback, verify
 from course.plugins.execute import RobustExecute
 from course.plugins.feedback import ShowFailuresNotTests
 from course.plugins.late import PercentPerDayLate
@@ -61,7 +63,8 @@ def test_feedback_keeps_messages_and_drops_hidden_tests_and_tracebacks():
         cells=[
             new_markdown_cell("## Exercise 1: the sigmoid"),
             graded_cell(
-                "assert sigmoid(0) == 0.5\n### BEGIN HIDDEN TESTS\nassert secret_check()\n### END HIDDEN TESTS",
+                'assert ok, "use predict_proba(...)[:, 1]"\n'
+                "### BEGIN HIDDEN TESTS\nassert secret_check()\n### END HIDDEN TESTS",
                 "test_sigmoid",
                 2,
                 0.0,
@@ -74,7 +77,7 @@ def test_feedback_keeps_messages_and_drops_hidden_tests_and_tracebacks():
     nb, resources = ShowFailuresNotTests().preprocess(nb, {})
     test = nb.cells[1]
     assert "secret_check" not in test.source and "HIDDEN" not in test.source
-    assert "assert sigmoid(0) == 0.5" in test.source
+    assert 'assert ok, "use predict_proba(...)[:, 1]"' in test.source
     assert test.outputs[0].traceback == ["AssertionError: use predict_proba(...)[:, 1]"]
     assert resources["course"]["exercises"] == [
         {
@@ -95,6 +98,72 @@ def test_feedback_keeps_messages_and_drops_hidden_tests_and_tracebacks():
         },
     ]
     assert "Content-Security-Policy" in resources["course"]["csp_meta"]
+
+
+TEST_SOURCE = """\
+hint = "look like accuracies: GridSearchCV scores by accuracy unless scoring='neg_log_loss'"
+assert ok, f"sigmoid(0) should be 0.5; got {got}"
+assert fine, f"these {hint}"
+### BEGIN HIDDEN TESTS
+assert secret_check(), "the hidden check " + "failed"
+### END HIDDEN TESTS"""
+SHOWN, WITHHELD = True, False
+
+
+@pytest.mark.parametrize(
+    "name,message,shown",
+    [
+        ("AssertionError", "sigmoid(0) should be 0.5; got 0.7", SHOWN),
+        ("AssertionError", "the hidden check failed", SHOWN),
+        (
+            "AssertionError",
+            "these look like accuracies: GridSearchCV scores by accuracy unless scoring='neg_log_loss'",
+            SHOWN,
+        ),
+        ("AssertionError", "these " + "x" * 84, WITHHELD),  # the text the cell names, not any
+        ("AssertionError", "sigmoid(0) should be 0.5; got 0.7" + verify.RECHECK_FAILED, SHOWN),
+        ("NameError", "name 'sigmoid' is not defined", SHOWN),
+        ("GraderError", verify.UNREADABLE_RECORD, SHOWN),
+        ("KernelFailure", execute.NOT_RUN_AFTER_FAILURE.format("DeadKernelError: Kernel died"), SHOWN),
+        ("AssertionError", "", SHOWN),
+        ("AssertionError", "sigmoid(0) should be 0.5; got " + "x" * 61, WITHHELD),  # a value too long
+        ("ValueError", "assert secret_check()", WITHHELD),  # the hidden test, read by the student's code
+        ("AssertionError", "the hidden check failed\nassert secret_check()", WITHHELD),
+        ("AssertionError", "name 'assert secret_check()' is not defined", WITHHELD),
+        ("GraderError", verify.UNREADABLE_RECORD + " assert secret_check()", WITHHELD),
+    ],
+)
+def test_feedback_shows_a_failed_tests_message_only_when_the_test_could_have_written_it(name, message, shown):
+    failure = new_output("error", ename=name, evalue=message, traceback=[])
+    nb = new_notebook(cells=[graded_cell(TEST_SOURCE, "test_sigmoid", 1, 0.0, [failure])])
+    outputs = ShowFailuresNotTests().preprocess(nb, {})[0].cells[0].outputs
+    assert [(output.ename, output.evalue) for output in outputs] == [(name, message if shown else feedback.WITHHELD)]
+
+
+@pytest.mark.parametrize("name", ["A" * 41, "Bad name!", "x<script>"])
+def test_feedback_names_an_error_the_kernel_named_oddly_error(name):
+    failure = new_output("error", ename="AssertionError", evalue="", traceback=[])
+    failure.ename = name
+    nb = new_notebook(cells=[graded_cell(TEST_SOURCE, "test_sigmoid", 1, 0.0, [failure])])
+    assert ShowFailuresNotTests().preprocess(nb, {})[0].cells[0].outputs[0].ename == "Error"
+
+
+def test_feedback_shows_no_output_of_the_kernel_unless_asked():
+    printed = new_output("stream", name="stdout", text="assert secret_check()")
+    drawn = new_output("display_data", data={"text/plain": "assert secret_check()"})
+    failure = new_output("error", ename="AssertionError", evalue="sigmoid(0) should be 0.5; got 1", traceback=[])
+    answer = new_code_cell("print(1)", outputs=[printed, drawn])
+    answer.metadata.nbgrader = {"grade": False, "grade_id": "sigmoid", "solution": True, "locked": False}
+    test = graded_cell(TEST_SOURCE, "test_sigmoid", 1, 0.0, [printed, failure])
+    cells = [answer, new_code_cell("x = 1", outputs=[printed]), test]
+
+    def outputs(**settings):
+        nb, resources = ShowFailuresNotTests(**settings).preprocess(new_notebook(cells=copy.deepcopy(cells)), {})
+        assert resources["course"]["outputs_shown"] == bool(settings)
+        return [[output.output_type for output in cell.outputs] for cell in nb.cells]
+
+    assert outputs() == [[], [], ["error"]]
+    assert outputs(show_outputs=True) == [["stream", "display_data"], ["stream"], ["stream", "error"]]
 
 
 # ---- the output cap and the notebook's time budget ----

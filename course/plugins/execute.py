@@ -13,6 +13,13 @@ from ..timing import current
 from .record import MIME
 from .verify import INJECTED, error_output
 
+# What the grader writes in a cell it did not let finish ({} is a detail): the feedback page shows these.
+NOT_RUN_AFTER_FAILURE = "not run: the kernel failed in an earlier cell ({})"
+FAILED_HERE = "the kernel failed while running this cell ({})"
+NOT_RUN_OUT_OF_TIME = "not run: the notebook used up its time budget of {} s"
+INTERRUPTED_OUT_OF_TIME = "interrupted: the notebook used up its time budget of {} s in this cell"
+MESSAGES = (NOT_RUN_AFTER_FAILURE, FAILED_HERE, NOT_RUN_OUT_OF_TIME, INTERRUPTED_OUT_OF_TIME)
+
 
 class RobustExecute(Execute):
     """Execute every cell; after a fatal kernel failure, mark the remaining code cells as not run.
@@ -103,31 +110,20 @@ class RobustExecute(Execute):
         if cell.cell_type != "code":
             return cell, self.resources
         if self._failure is not None:
-            cell.outputs = [
-                error_output("KernelFailure", f"not run: the kernel failed in an earlier cell ({self._failure})")
-            ]
+            cell.outputs = [error_output("KernelFailure", NOT_RUN_AFTER_FAILURE.format(self._failure))]
             return cell, self.resources
         if self._out_of_time():
-            cell.outputs = [
-                error_output(
-                    "NotebookTimeout", f"not run: the notebook used up its time budget of {self.notebook_timeout} s"
-                )
-            ]
+            cell.outputs = [error_output("NotebookTimeout", NOT_RUN_OUT_OF_TIME.format(self.notebook_timeout))]
             return cell, self.resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if self._out_of_time() and any(output.get("ename") == "CellTimeoutError" for output in cell.outputs):
                 cell.outputs.append(
-                    error_output(
-                        "NotebookTimeout",
-                        f"interrupted: the notebook used up its time budget of {self.notebook_timeout} s in this cell",
-                    )
+                    error_output("NotebookTimeout", INTERRUPTED_OUT_OF_TIME.format(self.notebook_timeout))
                 )
             return cell, resources
         except Exception as error:  # DeadKernelError, an IOPub timeout, a broken connection
             self._failure = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             self.log.warning("Kernel failure in cell %d: %s", index, self._failure)
-            cell.outputs.append(
-                error_output("KernelFailure", f"the kernel failed while running this cell ({self._failure})")
-            )
+            cell.outputs.append(error_output("KernelFailure", FAILED_HERE.format(self._failure)))
             return cell, self.resources

@@ -7,12 +7,21 @@ blocks from the test cells and replaces every traceback (which quotes the
 failing line of the test) with the error's name and message alone. It also
 lists the exercises, with their points, for the page's summary.
 
+The hidden tests run in the student's kernel, next to the student's code, which
+can read each one as it runs (IPython's cell events and history, the caller's
+frame) and print it into any later output. So the page shows no output of the
+kernel but each test cell's errors, and an error's message only when the test's
+own asserts, Python or the grader could have written it: its literal text must
+match, and each value formatted into it is at most FIELD_CHARS characters.
+
 The page is written with the template in course/templates/course_feedback: its
 summary names each exercise and links to its failure messages, it carries the
 Content-Security-Policy of course/csp.py, and it loads no MathJax (the math
 is MathML already), so it is self-contained and opens offline.
 """
 
+import ast
+import functools
 import re
 
 from nbconvert.preprocessors import Preprocessor
@@ -20,23 +29,105 @@ from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool
 
 from ..csp import csp_meta
+from . import execute, verify
 
 EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+\d+\b.*?)\s*$", re.M)
+FIELD_CHARS = 60  # characters a value formatted into a shown message may have
+FIELD = f"(?s:.{{0,{FIELD_CHARS}}})"
+MAX_MESSAGE_CHARS = 2000  # longer than any message a test of the course writes
+ERROR_NAME = re.compile(r"[A-Za-z_]\w{0,39}")
+PYTHON_MESSAGES = [  # what Python itself says when a test reads an answer that is not there
+    r"name '[A-Za-z_]\w{0,59}' is not defined",
+    r"'[\w.]{1,60}' object has no attribute '\w{1,60}'",
+    r"module '[\w.]{1,60}' has no attribute '\w{1,60}'",
+    "",
+]
+GRADER_MESSAGES = [re.escape(text).replace(r"\{\}", FIELD) for text in (*execute.MESSAGES, verify.UNREADABLE_RECORD)]
+WITHHELD = "its message is left out here, as it did not come from the test: run your notebook to read it"
 
 
 class ShowFailuresNotTests(Preprocessor):
-    """Strip hidden tests and tracebacks; keep the student's code, outputs and failure messages."""
+    """Strip hidden tests, tracebacks and, unless show_outputs, every output but the tests' own messages."""
 
     enabled = Bool(True)
+    show_outputs = Bool(
+        False,
+        help="Show the outputs of the student's cells on the feedback page. Off, the page shows each "
+        "failed test's error alone, with its message only when the test wrote it: the student's code runs "
+        "next to the hidden tests and can print them into any output it makes",
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
+        if not self.show_outputs:
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.outputs = test_failures(cell)
         nb, resources = ClearHiddenTests(enforce_metadata=False).preprocess(nb, resources)
         for cell in nb.cells:
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
-        resources["course"] = {"csp_meta": csp_meta(), "exercises": exercises(nb)}
+        resources["course"] = {
+            "csp_meta": csp_meta(),
+            "exercises": exercises(nb),
+            "outputs_shown": self.show_outputs,
+        }
         return nb, resources
+
+
+def test_failures(cell):
+    """A test cell's errors, each named and with a message the test could have written; no other output."""
+    if not cell.metadata.get("nbgrader", {}).get("grade"):
+        return []
+    messages = own_messages(cell.source)
+    return [checked_error(output, messages) for output in cell.get("outputs", []) if output.output_type == "error"]
+
+
+def checked_error(output, messages):
+    """The error `output` as its name and message, each replaced when the kernel could have chosen it."""
+    name, message = output.get("ename"), output.get("evalue")
+    name = name if isinstance(name, str) and ERROR_NAME.fullmatch(name) else "Error"
+    message = message if isinstance(message, str) else ""
+    core = message.removesuffix(verify.RECHECK_FAILED)
+    if len(core) > MAX_MESSAGE_CHARS or not messages.fullmatch(core):
+        message = WITHHELD
+    return verify.error_output(name, message)
+
+
+@functools.lru_cache(maxsize=256)
+def own_messages(source):
+    """One pattern for every message a test cell's own asserts and raises, Python or the grader can show."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    texts = {  # names the cell binds to a text of its own, which its messages may format
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+    }
+    written = [
+        message_pattern(node.msg if isinstance(node, ast.Assert) else node.exc.args[0], texts)
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Assert) and node.msg is not None)
+        or (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args)
+    ]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in written + PYTHON_MESSAGES + GRADER_MESSAGES))
+
+
+def message_pattern(node, texts):
+    """A pattern for the text an expression makes: its literal parts as they are, a FIELD for each value."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.escape(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(message_pattern(part, texts) for part in node.values)
+    if isinstance(node, ast.FormattedValue) and node.conversion == -1 and node.format_spec is None:
+        named = texts.get(node.value.id) if isinstance(node.value, ast.Name) else None
+        if isinstance(named, ast.Constant) and isinstance(named.value, str):
+            return re.escape(named.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return message_pattern(node.left, texts) + message_pattern(node.right, texts)
+    return FIELD
 
 
 def exercises(nb):

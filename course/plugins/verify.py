@@ -51,6 +51,12 @@ from . import record
 
 RECORD_SOURCE = Path(record.__file__).read_text()
 INJECTED = "course_injected"
+# What the grader writes in a test cell whose result it cannot confirm: the feedback page shows these.
+UNREADABLE_RECORD = (
+    "the grader could not read the answers this test checked, "
+    "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)"
+)
+RECHECK_FAILED = " (this test passed inside the notebook but failed when the grader re-checked the answers outside it)"
 
 
 def free_names(source: str) -> list[str]:
@@ -467,21 +473,9 @@ class VerifyRecords(Preprocessor):
                 cell_record = find_record(after) if after is not None and after.metadata.get(INJECTED) else None
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             if not isinstance(cell_record, dict) or cell_record.get("grade_id") != grade_id:
-                cell.outputs.append(
-                    error_output(
-                        "GraderError",
-                        "the grader could not read the answers this test checked, "
-                        "so it cannot confirm the result (was the kernel restarted or the recording disturbed?)",
-                    )
-                )
+                cell.outputs.append(error_output("GraderError", UNREADABLE_RECORD))
                 continue
             failure = recheck(cell.source, cell_record)
             if failure is not None:  # the test failed when re-checked: report it like a failure
                 name, message = failure
-                cell.outputs.append(
-                    error_output(
-                        name,
-                        f"{message} (this test passed inside the notebook but failed when the grader "
-                        "re-checked the answers outside it)",
-                    )
-                )
+                cell.outputs.append(error_output(name, message + RECHECK_FAILED))
