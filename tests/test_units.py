@@ -140,7 +140,7 @@ def test_feedback_shows_a_failed_tests_message_only_when_the_test_could_have_wri
     assert [(output.ename, output.evalue) for output in outputs] == [(name, message if shown else feedback.WITHHELD)]
 
 
-@pytest.mark.parametrize("name", ["A" * 41, "Bad name!", "x<script>"])
+@pytest.mark.parametrize("name", ["assert_secret_check", "Bad name!", "x<script>", "A" * 41])
 def test_feedback_names_an_error_the_kernel_named_oddly_error(name):
     failure = new_output("error", ename="AssertionError", evalue="", traceback=[])
     failure.ename = name

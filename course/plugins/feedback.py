@@ -21,6 +21,7 @@ is MathML already), so it is self-contained and opens offline.
 """
 
 import ast
+import builtins
 import functools
 import re
 
@@ -35,7 +36,11 @@ EXERCISE_HEADING = re.compile(r"^#+\s*(Exercise\s+\d+\b.*?)\s*$", re.M)
 FIELD_CHARS = 60  # characters a value formatted into a shown message may have
 FIELD = f"(?s:.{{0,{FIELD_CHARS}}})"
 MAX_MESSAGE_CHARS = 2000  # longer than any message a test of the course writes
-ERROR_NAME = re.compile(r"[A-Za-z_]\w{0,39}")
+KNOWN_ERRORS = {  # error names the page shows: Python's, the grader's and the libraries' the tests use; else "Error"
+    *(name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)),
+    *("KernelFailure", "NotebookTimeout", "GraderError", "InvalidRecord", "CellTimeoutError", "DeadKernelError"),
+    *("NotFittedError", "LinAlgError", "AxisError"),
+}
 PYTHON_MESSAGES = [  # what Python itself says when a test reads an answer that is not there
     r"name '[A-Za-z_]\w{0,59}' is not defined",
     r"'[\w.]{1,60}' object has no attribute '\w{1,60}'",
@@ -86,7 +91,7 @@ def test_failures(cell):
 def checked_error(output, messages):
     """The error `output` as its name and message, each replaced when the kernel could have chosen it."""
     name, message = output.get("ename"), output.get("evalue")
-    name = name if isinstance(name, str) and ERROR_NAME.fullmatch(name) else "Error"
+    name = name if name in KNOWN_ERRORS else "Error"
     message = message if isinstance(message, str) else ""
     core = message.removesuffix(verify.RECHECK_FAILED)
     if len(core) > MAX_MESSAGE_CHARS or not messages.fullmatch(core):
