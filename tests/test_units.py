@@ -152,18 +152,22 @@ def test_feedback_shows_no_output_of_the_kernel_unless_asked():
     printed = new_output("stream", name="stdout", text="assert secret_check()")
     drawn = new_output("display_data", data={"text/plain": "assert secret_check()"})
     failure = new_output("error", ename="AssertionError", evalue="sigmoid(0) should be 0.5; got 1", traceback=[])
-    answer = new_code_cell("print(1)", outputs=[printed, drawn])
+    answer = new_code_cell('assert 0, f"{stolen}"', outputs=[printed, drawn, failure])
     answer.metadata.nbgrader = {"grade": False, "grade_id": "sigmoid", "solution": True, "locked": False}
+    timeout = new_output("error", ename="CellTimeoutError", evalue="", traceback=[])
     test = graded_cell(TEST_SOURCE, "test_sigmoid", 1, 0.0, [printed, failure])
-    cells = [answer, new_code_cell("x = 1", outputs=[printed]), test]
+    cells = [answer, new_code_cell("x = 1", outputs=[printed, timeout]), test]
 
     def outputs(**settings):
         nb, resources = ShowFailuresNotTests(**settings).preprocess(new_notebook(cells=copy.deepcopy(cells)), {})
         assert resources["course"]["outputs_shown"] == bool(settings)
-        return [[output.output_type for output in cell.outputs] for cell in nb.cells]
+        return [[(output.output_type, output.get("evalue")) for output in cell.outputs] for cell in nb.cells]
 
-    assert outputs() == [[], [], ["error"]]
-    assert outputs(show_outputs=True) == [["stream", "display_data"], ["stream"], ["stream", "error"]]
+    # the student's cell does not choose which messages pass: only its test's asserts, Python's and the grader's
+    hidden = [("error", feedback.WITHHELD)], [("error", "")], [("error", "sigmoid(0) should be 0.5; got 1")]
+    assert outputs() == list(hidden)
+    shown = [("stream", None), ("display_data", None), ("error", "sigmoid(0) should be 0.5; got 1")]
+    assert outputs(show_outputs=True) == [shown, [("stream", None), ("error", "")], [shown[0], shown[2]]]
 
 
 # ---- the output cap and the notebook's time budget ----

@@ -52,7 +52,7 @@ WITHHELD = "its message is left out here, as it did not come from the test: run 
 
 
 class ShowFailuresNotTests(Preprocessor):
-    """Strip hidden tests, tracebacks and, unless show_outputs, every output but the tests' own messages."""
+    """Strip hidden tests, tracebacks and, unless show_outputs, every output but errors with checked messages."""
 
     enabled = Bool(True)
     show_outputs = Bool(
@@ -66,7 +66,7 @@ class ShowFailuresNotTests(Preprocessor):
         if not self.show_outputs:
             for cell in nb.cells:
                 if cell.cell_type == "code":
-                    cell.outputs = test_failures(cell)
+                    cell.outputs = errors_only(cell)
         nb, resources = ClearHiddenTests(enforce_metadata=False).preprocess(nb, resources)
         for cell in nb.cells:
             for output in cell.get("outputs", []):
@@ -80,11 +80,10 @@ class ShowFailuresNotTests(Preprocessor):
         return nb, resources
 
 
-def test_failures(cell):
-    """A test cell's errors, each named and with a message the test could have written; no other output."""
-    if not cell.metadata.get("nbgrader", {}).get("grade"):
-        return []
-    messages = own_messages(cell.source)
+def errors_only(cell):
+    """A code cell's errors, each named and with a message its test (a test cell's own asserts and raises,
+    never the student's), Python or the grader could have written; no other output."""
+    messages = own_messages(cell.source if cell.metadata.get("nbgrader", {}).get("grade") else "")
     return [checked_error(output, messages) for output in cell.get("outputs", []) if output.output_type == "error"]
 
 
